@@ -74,10 +74,33 @@ type ClassInput struct {
 	Price              float64
 	IsFree             bool
 	Tags               []string
+	// Managed holds the system-managed fields an Amplify client sends
+	// because its generated input type requires them.
+	Managed Managed
+}
+
+// Managed are the fields of Amplify's Create/UpdateLiveClassInput that the
+// server sets. A client may send them, so that a client generated from the
+// guide's schema runs unchanged, but only with the value the server would
+// set (absent, or equal to the stored or computed value); anything else is
+// a BAD_USER_INPUT error naming the field. Status is the exception: an
+// update may set it to CANCELLED.
+type Managed struct {
+	ID                  *string
+	ChimeRoomID         *string
+	IVSChannelARN       *string
+	RecordingS3Key      *string
+	CurrentParticipants *int
+	IsLive              *bool
+	IsUpcoming          *bool
+	ReminderSent        *bool
+	NextReminder        *time.Time
+	CreatedAt           *time.Time
+	UpdatedAt           *time.Time
+	Status              *store.Status
 }
 
 // ClassPatch changes some fields of a class; nil leaves a field alone.
-// Status may only be set to CANCELLED (or to the status it already has).
 type ClassPatch struct {
 	Title              *string
 	Description        *string
@@ -95,16 +118,26 @@ type ClassPatch struct {
 	IsFree             *bool
 	Tags               []string // nil leaves tags alone; empty clears them
 	TagsSet            bool     // true when Tags was given, even empty
-	Status             *store.Status
+	// Managed.Status may be CANCELLED to cancel the class.
+	Managed Managed
 }
 
 // EnrollmentPatch is what an enrolled student changes after the class.
+// The other fields of Amplify's UpdateLiveClassEnrollmentInput are managed
+// by the server and must be absent or equal to the stored values.
 type EnrollmentPatch struct {
 	Feedback *string
 	Rating   *int
+
+	UserID             *store.UserID
+	ClassID            *store.ClassID
+	EnrolledAt         *time.Time
+	Attended           *bool
+	AttendanceDuration *int
 }
 
-// RecordingInput creates or changes a recording.
+// RecordingInput creates or changes a recording; nil fields are left
+// alone on update (S3Key, S3Bucket and Duration are required on create).
 type RecordingInput struct {
 	ClassID       store.ClassID
 	S3Key         *string

@@ -144,6 +144,18 @@ func (s *Service) CanJoin(ctx context.Context, a auth.Actor, c store.LiveClass) 
 	return errTODO
 }
 
+// CanJoinAt reports whether a join token would be granted to a for class c
+// at time t, assuming nothing else changes; the UI uses it with the window's
+// opening time to reveal Join when the window opens.
+func (s *Service) CanJoinAt(ctx context.Context, a auth.Actor, c store.LiveClass, t time.Time) error {
+	return errTODO
+}
+
+// JoinWindow returns when join tokens for c are first and last granted.
+func (s *Service) JoinWindow(c store.LiveClass) (opens, closes time.Time) {
+	return c.StartTime.Add(-s.opt.JoinEarly), c.EndTime
+}
+
 // GenerateJoinToken grants a's join token for a class.
 func (s *Service) GenerateJoinToken(ctx context.Context, a auth.Actor, class store.ClassID) (JoinGrant, error) {
 	return JoinGrant{}, errTODO

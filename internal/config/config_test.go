@@ -1,0 +1,226 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.DatabaseURL = "sqlite:data/liveclass.db"
+	want.PublicURL = "http://localhost:8080"
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "c.yaml", "listen: \":1000\"\nlog_level: debug\nsignup_enabled: false\ndata_dir: /from/file\n")
+	tests := []struct {
+		name  string
+		src   Sources
+		check func(Config) bool
+	}{
+		{"file over default", Sources{File: file},
+			func(c Config) bool { return c.Listen == ":1000" && c.LogLevel == "debug" && !c.SignupEnabled }},
+		{"env over file", Sources{File: file, Env: []string{"LIVECLASS_LISTEN=:2000", "PATH=/bin"}},
+			func(c Config) bool { return c.Listen == ":2000" && c.LogLevel == "debug" }},
+		{"flag over env", Sources{File: file, Env: []string{"LIVECLASS_LISTEN=:2000"}, Flags: map[string]string{"listen": ":3000"}},
+			func(c Config) bool { return c.Listen == ":3000" }},
+		{"config file from env", Sources{Env: []string{"LIVECLASS_CONFIG=" + file}},
+			func(c Config) bool { return c.Listen == ":1000" }},
+		{"derived database url follows data dir", Sources{File: file},
+			func(c Config) bool { return c.DatabaseURL == "sqlite:/from/file/liveclass.db" }},
+		{"derived public url follows listen", Sources{Flags: map[string]string{"listen": "127.0.0.1:9999"}},
+			func(c Config) bool { return c.PublicURL == "http://127.0.0.1:9999" }},
+		{"explicit public url kept, slash trimmed", Sources{Flags: map[string]string{"public_url": "https://class.example.org/"}},
+			func(c Config) bool { return c.PublicURL == "https://class.example.org" }},
+		{"bool flag", Sources{Env: []string{"LIVECLASS_DEMO=false"}, Flags: map[string]string{"demo": "true"}},
+			func(c Config) bool { return c.Demo }},
+		{"duration", Sources{Env: []string{"LIVECLASS_SHUTDOWN_TIMEOUT=3s"}},
+			func(c Config) bool { return c.ShutdownTimeout == 3*time.Second }},
+		{"test variables are not config", Sources{Env: []string{"LIVECLASS_TEST_DATABASE_URL=postgres://x"}},
+			func(c Config) bool { return c.Listen == ":8080" }},
+		{"empty file", Sources{File: writeFile(t, "e.yaml", "# nothing\n")},
+			func(c Config) bool { return c.Listen == ":8080" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(tt.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(cfg) {
+				t.Fatalf("unexpected config %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	key := strings.Repeat("k", 40)
+	keyFile := writeFile(t, "key", key+"\n")
+	pwFile := writeFile(t, "pw", "correct horse\r\n")
+	cfg, err := Load(Sources{Env: []string{
+		"LIVECLASS_TOKEN_KEY_FILE=" + keyFile,
+		"LIVECLASS_ADMIN_PASSWORD_FILE=" + pwFile,
+		"LIVECLASS_DATABASE_URL_FILE=" + writeFile(t, "db", "postgres://u:p@h:5432/d\n"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TokenKey != key || cfg.AdminPassword != "correct horse" || cfg.DatabaseURL != "postgres://u:p@h:5432/d" {
+		t.Fatalf("secrets not read from files: %+v", cfg)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		src  Sources
+		key  string
+	}{
+		{"unknown file key", Sources{File: writeFile(t, "u.yaml", "listen: \":1\"\nlistne: x\n")}, "listne"},
+		{"file bad bool", Sources{File: writeFile(t, "b.yaml", "signup_enabled: maybe\n")}, "signup_enabled"},
+		{"file list value", Sources{File: writeFile(t, "l.yaml", "listen: [1, 2]\n")}, "listen"},
+		{"file duplicate key", Sources{File: writeFile(t, "d.yaml", "listen: a\nlisten: b\n")}, "config"},
+		{"missing file", Sources{File: filepath.Join(t.TempDir(), "nope.yaml")}, "config"},
+		{"unknown env", Sources{Env: []string{"LIVECLASS_LISTN=:1"}}, "LIVECLASS_LISTN"},
+		{"_FILE on a non-secret", Sources{Env: []string{"LIVECLASS_LISTEN_FILE=/x"}}, "LIVECLASS_LISTEN_FILE"},
+		{"env and _FILE both", Sources{Env: []string{"LIVECLASS_TOKEN_KEY=" + strings.Repeat("a", 32), "LIVECLASS_TOKEN_KEY_FILE=/x"}}, "token_key"},
+		{"unreadable _FILE", Sources{Env: []string{"LIVECLASS_TOKEN_KEY_FILE=/does/not/exist"}}, "token_key"},
+		{"bad listen", Sources{Flags: map[string]string{"listen": "8080"}}, "listen"},
+		{"bad port", Sources{Flags: map[string]string{"listen": ":99999"}}, "listen"},
+		{"bad database url", Sources{Flags: map[string]string{"database_url": "mysql://x"}}, "database_url"},
+		{"empty sqlite path", Sources{Flags: map[string]string{"database_url": "sqlite:"}}, "database_url"},
+		{"relative public url", Sources{Flags: map[string]string{"public_url": "localhost:8080"}}, "public_url"},
+		{"ftp public url", Sources{Flags: map[string]string{"public_url": "ftp://x"}}, "public_url"},
+		{"short token key", Sources{Env: []string{"LIVECLASS_TOKEN_KEY=short"}}, "token_key"},
+		{"bad admin email", Sources{Env: []string{"LIVECLASS_ADMIN_EMAIL=nobody"}}, "admin_email"},
+		{"short admin password", Sources{Env: []string{"LIVECLASS_ADMIN_PASSWORD=abc"}}, "admin_password"},
+		{"bad log format", Sources{Flags: map[string]string{"log_format": "xml"}}, "log_format"},
+		{"bad log level", Sources{Env: []string{"LIVECLASS_LOG_LEVEL=loud"}}, "log_level"},
+		{"bad bool env", Sources{Env: []string{"LIVECLASS_SIGNUP_ENABLED=yes please"}}, "signup_enabled"},
+		{"bad duration", Sources{Flags: map[string]string{"shutdown_timeout": "soon"}}, "shutdown_timeout"},
+		{"zero duration", Sources{Flags: map[string]string{"shutdown_timeout": "0s"}}, "shutdown_timeout"},
+		{"empty data dir", Sources{Flags: map[string]string{"data_dir": " "}}, "data_dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.src)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if !IsError(err) {
+				t.Fatalf("error %v is not a config.Error", err)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *config.Error", err)
+			}
+			if ce.Key != tt.key {
+				t.Fatalf("error %q names key %q, want %q", err, ce.Key, tt.key)
+			}
+			if !strings.Contains(err.Error(), tt.key) {
+				t.Fatalf("message %q does not mention %q", err, tt.key)
+			}
+		})
+	}
+}
+
+// TestFileConfigMatchesKeys keeps the strict YAML struct and the key table
+// in step: a key missing from fileConfig would be refused in files.
+func TestFileConfigMatchesKeys(t *testing.T) {
+	fields := map[string]bool{}
+	ty := reflect.TypeFor[fileConfig]()
+	for i := range ty.NumField() {
+		fields[ty.Field(i).Tag.Get("yaml")] = true
+	}
+	for _, k := range Keys() {
+		if !fields[k.Name] {
+			t.Errorf("key %q has no fileConfig field", k.Name)
+		}
+		delete(fields, k.Name)
+	}
+	for f := range fields {
+		t.Errorf("fileConfig field %q is not in Keys", f)
+	}
+}
+
+func TestTokenKeyGeneratedOnceAndReused(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := Load(Sources{Flags: map[string]string{"data_dir": dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Several starts at once on a fresh data dir agree on one key.
+	keys := make([]string, 4)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := cfg
+			if err := c.ResolveTokenKey(); err != nil {
+				t.Error(err)
+			}
+			keys[i] = c.TokenKey
+		}()
+	}
+	wg.Wait()
+	for _, k := range keys {
+		if len(k) != 64 || k != keys[0] {
+			t.Fatalf("keys differ or have the wrong length: %q", keys)
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, TokenKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	again := cfg
+	if err := again.ResolveTokenKey(); err != nil || again.TokenKey != keys[0] {
+		t.Fatalf("second start: key %q err %v, want the stored key", again.TokenKey, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("data dir holds %d files, want only the key", len(entries))
+	}
+
+	// A configured key wins and no file is read.
+	given := cfg
+	given.TokenKey = strings.Repeat("x", 32)
+	if err := given.ResolveTokenKey(); err != nil || given.TokenKey != strings.Repeat("x", 32) {
+		t.Fatalf("configured key replaced: %q %v", given.TokenKey, err)
+	}
+
+	// A truncated key file is refused, not silently used.
+	if err := os.WriteFile(filepath.Join(dir, TokenKeyFile), []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	if err := bad.ResolveTokenKey(); !IsError(err) {
+		t.Fatalf("short key file: err %v, want a config error", err)
+	}
+}

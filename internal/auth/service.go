@@ -438,6 +438,9 @@ func (s *Service) createUser(ctx context.Context, id store.UserID, email, name, 
 	u := store.User{ID: id, Email: email, Name: name, Role: role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := s.st.CreateUser(ctx, &u); err != nil {
 		if apperr.Is(err, apperr.Conflict) {
+			if apperr.FieldOf(err) == "id" {
+				return store.User{}, err
+			}
 			return store.User{}, &apperr.Error{Kind: apperr.Conflict, Field: "email", Message: "an account with this email already exists"}
 		}
 		return store.User{}, fmt.Errorf("auth: creating user: %w", err)

@@ -53,6 +53,12 @@ type Config struct {
 	Introspection bool
 	// Demo creates demo users and classes on start (once).
 	Demo bool
+	// SigninRateLimit is the sign-in and sign-up attempts allowed per
+	// client address per minute; 0 switches the limit off (load tests).
+	SigninRateLimit int
+	// TrustProxy takes the client address from X-Forwarded-For, for rate
+	// limits behind a reverse proxy.
+	TrustProxy bool
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// requests in flight.
 	ShutdownTimeout time.Duration
@@ -121,6 +127,17 @@ func Keys() []Key {
 			set: boolSetter(func(c *Config, b bool) { c.Introspection = b })},
 		{Name: "demo", Default: "false", Flag: "demo", Bool: true, Usage: "create labelled demo users and classes on start (once)",
 			set: boolSetter(func(c *Config, b bool) { c.Demo = b })},
+		{Name: "signin_rate_limit", Default: "30", Flag: "signin-rate-limit", Usage: "sign-in and sign-up attempts per client address per minute; 0 switches the limit off",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return fmt.Errorf("want a whole number ≥ 0, got %q", v)
+				}
+				c.SigninRateLimit = n
+				return nil
+			}},
+		{Name: "trust_proxy", Default: "false", Flag: "trust-proxy", Bool: true, Usage: "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)",
+			set: boolSetter(func(c *Config, b bool) { c.TrustProxy = b })},
 		{Name: "shutdown_timeout", Default: "10s", Flag: "shutdown-timeout", Usage: "how long a graceful shutdown waits for requests in flight",
 			set: func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)
@@ -155,6 +172,7 @@ func Default() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		Introspection:   true,
+		SigninRateLimit: 30,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -285,6 +303,8 @@ type fileConfig struct {
 	LogLevel        scalar `yaml:"log_level"`
 	Introspection   scalar `yaml:"introspection"`
 	Demo            scalar `yaml:"demo"`
+	SigninRateLimit scalar `yaml:"signin_rate_limit"`
+	TrustProxy      scalar `yaml:"trust_proxy"`
 	ShutdownTimeout scalar `yaml:"shutdown_timeout"`
 }
 

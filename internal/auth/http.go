@@ -240,7 +240,7 @@ func (s *Service) SetSessionCookie(w http.ResponseWriter, r *http.Request, sess 
 		Value:    sess.Token,
 		Path:     "/",
 		Expires:  sess.ExpiresAt,
-		MaxAge:   int(time.Until(sess.ExpiresAt).Seconds()),
+		MaxAge:   int(sess.ExpiresAt.Sub(s.now()).Seconds()),
 		HttpOnly: true,
 		Secure:   s.secure(r),
 		SameSite: http.SameSiteLaxMode,

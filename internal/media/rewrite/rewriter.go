@@ -175,7 +175,19 @@ func (r *Rewriter) Rewrite(dst []byte, p *Packet) int {
 	open := false
 	if p.Layer == r.cur && r.nseg > 0 {
 		s := &r.segs[r.head]
-		if out := p.Seq + s.seqOff; !newer(s.outStart, out) {
+		out := p.Seq + s.seqOff
+		var in bool
+		switch {
+		case !r.started:
+			in = out == s.outStart
+		case newer(out, r.lastSeq):
+			in = true
+		default:
+			// Late: still ours if it is not from before the switch
+			// and not hopelessly old.
+			in = r.lastSeq-out <= maxJump && within(out, s.outStart, s.outEnd)
+		}
+		if in {
 			seg, open = s, true
 		}
 	}

@@ -414,7 +414,27 @@ func BenchmarkRewrite(b *testing.B) {
 	for b.Loop() {
 		p.Seq++
 		if r.Rewrite(dst, &p) == 0 {
-			b.Fatal("dropped")
+			b.Fatalf("packet %d dropped", p.Seq)
 		}
+	}
+}
+
+// TestLongRun sends more than a whole sequence space through one layer: a
+// run longer than half the space must not start to look "older" than its
+// own start.
+func TestLongRun(t *testing.T) {
+	r := newVP8(t, 0)
+	raw := vp8{seq: 40000, key: true}.build()
+	var p Packet
+	must(t, Parse(&p, raw, VP8, 0, base))
+	dst := make([]byte, 1500)
+	for i := range 140000 {
+		if r.Rewrite(dst, &p) == 0 {
+			t.Fatalf("packet %d of the run dropped", i)
+		}
+		if got, want := binary.BigEndian.Uint16(dst[2:]), uint16(1000+i); got != want {
+			t.Fatalf("packet %d: seq %d, want %d", i, got, want)
+		}
+		p.Seq++
 	}
 }

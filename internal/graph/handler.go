@@ -104,6 +104,8 @@ func NewHandler(cfg Config) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(depthLimit{max: cfg.MaxDepth})
@@ -282,6 +284,45 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 		deepest = max(deepest, n)
 	}
 	return deepest
+}
+
+// noIntrospection refuses __schema and __type up front, as Apollo does,
+// rather than letting them fail as resolver errors.
+type noIntrospection struct{}
+
+func (noIntrospection) ExtensionName() string                   { return "NoIntrospection" }
+func (noIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (noIntrospection) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if introspects(oc.Operation.SelectionSet, map[string]bool{}) {
+		err := gqlerror.Errorf("introspection is disabled on this server")
+		err.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
+		return err
+	}
+	return nil
+}
+
+func introspects(set ast.SelectionSet, visiting map[string]bool) bool {
+	for _, s := range set {
+		switch s := s.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if introspects(s.SelectionSet, visiting) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !visiting[s.Name] {
+				visiting[s.Name] = true
+				if introspects(s.Definition.SelectionSet, visiting) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // listCost is the complexity of a list field: its children once per item

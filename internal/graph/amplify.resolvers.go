@@ -16,6 +16,7 @@ import (
 	"github.com/liveclass/liveclass/internal/store"
 )
 
+// Instructor is the resolver for the instructor field.
 func (r *liveClassResolver) Instructor(ctx context.Context, obj *store.LiveClass) (*store.User, error) {
 	u, ok, err := r.loadersFrom(ctx).users.Load(ctx, obj.InstructorID)
 	if err != nil || !ok {
@@ -24,10 +25,12 @@ func (r *liveClassResolver) Instructor(ctx context.Context, obj *store.LiveClass
 	return &u, nil
 }
 
+// IsUpcoming is the resolver for the isUpcoming field.
 func (r *liveClassResolver) IsUpcoming(ctx context.Context, obj *store.LiveClass) (bool, error) {
 	return obj.IsUpcoming(r.cfg.Classes.Now()), nil
 }
 
+// Enrollments is the resolver for the enrollments field.
 func (r *liveClassResolver) Enrollments(ctx context.Context, obj *store.LiveClass, filter *model.ModelLiveClassEnrollmentFilterInput, sortDirection *model.ModelSortDirection, limit *int, nextToken *string) (*model.ModelLiveClassEnrollmentConnection, error) {
 	if filter == nil && sortDirection == nil && limit == nil && nextToken == nil {
 		es, _, err := r.loadersFrom(ctx).enrollments.Load(ctx, obj.ID)
@@ -39,6 +42,7 @@ func (r *liveClassResolver) Enrollments(ctx context.Context, obj *store.LiveClas
 	return r.listEnrollments(ctx, store.EnrollmentQuery{ClassID: obj.ID}, filter, sortDirection, limit, nextToken)
 }
 
+// Recordings is the resolver for the recordings field.
 func (r *liveClassResolver) Recordings(ctx context.Context, obj *store.LiveClass, filter *model.ModelLiveClassRecordingFilterInput, sortDirection *model.ModelSortDirection, limit *int, nextToken *string) (*model.ModelLiveClassRecordingConnection, error) {
 	if filter == nil && sortDirection == nil && limit == nil && nextToken == nil {
 		rs, _, err := r.loadersFrom(ctx).recordings.Load(ctx, obj.ID)
@@ -50,6 +54,7 @@ func (r *liveClassResolver) Recordings(ctx context.Context, obj *store.LiveClass
 	return r.listRecordings(ctx, store.RecordingQuery{ClassID: obj.ID}, filter, sortDirection, limit, nextToken)
 }
 
+// User is the resolver for the user field.
 func (r *liveClassEnrollmentResolver) User(ctx context.Context, obj *store.Enrollment) (*store.User, error) {
 	u, ok, err := r.loadersFrom(ctx).users.Load(ctx, obj.UserID)
 	if err != nil || !ok {
@@ -58,19 +63,23 @@ func (r *liveClassEnrollmentResolver) User(ctx context.Context, obj *store.Enrol
 	return &u, nil
 }
 
+// LiveClass is the resolver for the liveClass field.
 func (r *liveClassEnrollmentResolver) LiveClass(ctx context.Context, obj *store.Enrollment) (*store.LiveClass, error) {
 	return r.loadClass(ctx, obj.ClassID)
 }
 
+// Owner is the resolver for the owner field.
 func (r *liveClassEnrollmentResolver) Owner(ctx context.Context, obj *store.Enrollment) (*string, error) {
 	s := string(obj.UserID)
 	return &s, nil
 }
 
+// LiveClass is the resolver for the liveClass field.
 func (r *liveClassRecordingResolver) LiveClass(ctx context.Context, obj *store.Recording) (*store.LiveClass, error) {
 	return r.loadClass(ctx, obj.ClassID)
 }
 
+// CreateLiveClass is the resolver for the createLiveClass field.
 func (r *mutationResolver) CreateLiveClass(ctx context.Context, input model.CreateLiveClassInput, condition *model.ModelLiveClassConditionInput) (*store.LiveClass, error) {
 	if err := checkCondition(condition, record{}); err != nil {
 		return nil, err
@@ -78,6 +87,7 @@ func (r *mutationResolver) CreateLiveClass(ctx context.Context, input model.Crea
 	return ref(r.cfg.Classes.CreateClass(ctx, auth.ActorFrom(ctx), classInput(input)))
 }
 
+// UpdateLiveClass is the resolver for the updateLiveClass field.
 func (r *mutationResolver) UpdateLiveClass(ctx context.Context, input model.UpdateLiveClassInput, condition *model.ModelLiveClassConditionInput) (*store.LiveClass, error) {
 	a, id := auth.ActorFrom(ctx), store.ClassID(input.ID)
 	if condition != nil {
@@ -92,6 +102,7 @@ func (r *mutationResolver) UpdateLiveClass(ctx context.Context, input model.Upda
 	return ref(r.cfg.Classes.UpdateClass(ctx, a, id, classPatch(input)))
 }
 
+// DeleteLiveClass is the resolver for the deleteLiveClass field.
 func (r *mutationResolver) DeleteLiveClass(ctx context.Context, input model.DeleteLiveClassInput, condition *model.ModelLiveClassConditionInput) (*store.LiveClass, error) {
 	a, id := auth.ActorFrom(ctx), store.ClassID(input.ID)
 	if condition != nil {
@@ -106,6 +117,7 @@ func (r *mutationResolver) DeleteLiveClass(ctx context.Context, input model.Dele
 	return ref(r.cfg.Classes.DeleteClass(ctx, a, id))
 }
 
+// CreateLiveClassEnrollment is the resolver for the createLiveClassEnrollment field.
 func (r *mutationResolver) CreateLiveClassEnrollment(ctx context.Context, input model.CreateLiveClassEnrollmentInput, condition *model.ModelLiveClassEnrollmentConditionInput) (*store.Enrollment, error) {
 	// enrolledAt is accepted and ignored: the guide's client sends the
 	// time it asked, and the server records when the seat was taken.
@@ -129,6 +141,7 @@ func (r *mutationResolver) CreateLiveClassEnrollment(ctx context.Context, input 
 	return ref(r.cfg.Classes.Enroll(ctx, auth.ActorFrom(ctx), store.ClassID(input.LiveClassID), userID(input.UserID)))
 }
 
+// UpdateLiveClassEnrollment is the resolver for the updateLiveClassEnrollment field.
 func (r *mutationResolver) UpdateLiveClassEnrollment(ctx context.Context, input model.UpdateLiveClassEnrollmentInput, condition *model.ModelLiveClassEnrollmentConditionInput) (*store.Enrollment, error) {
 	a, id := auth.ActorFrom(ctx), store.EnrollmentID(input.ID)
 	if condition != nil {
@@ -143,6 +156,7 @@ func (r *mutationResolver) UpdateLiveClassEnrollment(ctx context.Context, input 
 	return ref(r.cfg.Classes.UpdateEnrollment(ctx, a, id, enrollmentPatch(input)))
 }
 
+// DeleteLiveClassEnrollment is the resolver for the deleteLiveClassEnrollment field.
 func (r *mutationResolver) DeleteLiveClassEnrollment(ctx context.Context, input model.DeleteLiveClassEnrollmentInput, condition *model.ModelLiveClassEnrollmentConditionInput) (*store.Enrollment, error) {
 	a, id := auth.ActorFrom(ctx), store.EnrollmentID(input.ID)
 	if condition != nil {
@@ -157,6 +171,7 @@ func (r *mutationResolver) DeleteLiveClassEnrollment(ctx context.Context, input 
 	return ref(r.cfg.Classes.Unenroll(ctx, a, id))
 }
 
+// CreateLiveClassRecording is the resolver for the createLiveClassRecording field.
 func (r *mutationResolver) CreateLiveClassRecording(ctx context.Context, input model.CreateLiveClassRecordingInput, condition *model.ModelLiveClassRecordingConditionInput) (*store.Recording, error) {
 	if err := serverSet("id", input.ID != nil); err != nil {
 		return nil, err
@@ -177,6 +192,7 @@ func (r *mutationResolver) CreateLiveClassRecording(ctx context.Context, input m
 	}))
 }
 
+// UpdateLiveClassRecording is the resolver for the updateLiveClassRecording field.
 func (r *mutationResolver) UpdateLiveClassRecording(ctx context.Context, input model.UpdateLiveClassRecordingInput, condition *model.ModelLiveClassRecordingConditionInput) (*store.Recording, error) {
 	a, id := auth.ActorFrom(ctx), store.RecordingID(input.ID)
 	cur, err := r.cfg.Classes.GetRecording(ctx, a, id)
@@ -202,6 +218,7 @@ func (r *mutationResolver) UpdateLiveClassRecording(ctx context.Context, input m
 	}))
 }
 
+// DeleteLiveClassRecording is the resolver for the deleteLiveClassRecording field.
 func (r *mutationResolver) DeleteLiveClassRecording(ctx context.Context, input model.DeleteLiveClassRecordingInput, condition *model.ModelLiveClassRecordingConditionInput) (*store.Recording, error) {
 	a, id := auth.ActorFrom(ctx), store.RecordingID(input.ID)
 	if condition != nil {
@@ -216,6 +233,7 @@ func (r *mutationResolver) DeleteLiveClassRecording(ctx context.Context, input m
 	return ref(r.cfg.Classes.DeleteRecording(ctx, a, id))
 }
 
+// CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput, condition *model.ModelUserConditionInput) (*store.User, error) {
 	if err := checkCondition(condition, record{}); err != nil {
 		return nil, err
@@ -223,6 +241,7 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUse
 	return ref(r.cfg.Auth.CreateUser(ctx, auth.ActorFrom(ctx), userInput(input)))
 }
 
+// UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, input model.UpdateUserInput, condition *model.ModelUserConditionInput) (*store.User, error) {
 	a, id := auth.ActorFrom(ctx), store.UserID(input.ID)
 	if condition != nil {
@@ -237,6 +256,7 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, input model.UpdateUse
 	return ref(r.cfg.Auth.UpdateUser(ctx, a, id, auth.UserPatch{Name: input.Name, Email: input.Email}))
 }
 
+// DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, input model.DeleteUserInput, condition *model.ModelUserConditionInput) (*store.User, error) {
 	a, id := auth.ActorFrom(ctx), store.UserID(input.ID)
 	if condition != nil {
@@ -251,6 +271,7 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input model.DeleteUse
 	return ref(r.cfg.Auth.DeleteUser(ctx, a, id))
 }
 
+// GetLiveClassEnrollment is the resolver for the getLiveClassEnrollment field.
 func (r *queryResolver) GetLiveClassEnrollment(ctx context.Context, id *string, userID *string, liveClassID *string) (*store.Enrollment, error) {
 	a := auth.ActorFrom(ctx)
 	switch {
@@ -266,22 +287,27 @@ func (r *queryResolver) GetLiveClassEnrollment(ctx context.Context, id *string, 
 	return nil, apperr.Field("id", "give id, or userId and liveClassId")
 }
 
+// ListLiveClassEnrollments is the resolver for the listLiveClassEnrollments field.
 func (r *queryResolver) ListLiveClassEnrollments(ctx context.Context, filter *model.ModelLiveClassEnrollmentFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassEnrollmentConnection, error) {
 	return r.listEnrollments(ctx, store.EnrollmentQuery{}, filter, nil, limit, nextToken)
 }
 
+// GetLiveClassRecording is the resolver for the getLiveClassRecording field.
 func (r *queryResolver) GetLiveClassRecording(ctx context.Context, id string) (*store.Recording, error) {
 	return orNil(r.cfg.Classes.GetRecording(ctx, auth.ActorFrom(ctx), store.RecordingID(id)))
 }
 
+// ListLiveClassRecordings is the resolver for the listLiveClassRecordings field.
 func (r *queryResolver) ListLiveClassRecordings(ctx context.Context, filter *model.ModelLiveClassRecordingFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassRecordingConnection, error) {
 	return r.listRecordings(ctx, store.RecordingQuery{}, filter, nil, limit, nextToken)
 }
 
+// GetUser is the resolver for the getUser field.
 func (r *queryResolver) GetUser(ctx context.Context, id string) (*store.User, error) {
 	return orNil(r.cfg.Auth.GetUser(ctx, auth.ActorFrom(ctx), store.UserID(id)))
 }
 
+// ListUsers is the resolver for the listUsers field.
 func (r *queryResolver) ListUsers(ctx context.Context, filter *model.ModelUserFilterInput, limit *int, nextToken *string) (*model.ModelUserConnection, error) {
 	f, err := storeFilter(filter)
 	if err != nil {
@@ -298,78 +324,97 @@ func (r *queryResolver) ListUsers(ctx context.Context, filter *model.ModelUserFi
 	return &model.ModelUserConnection{Items: ptrs(l.Items), NextToken: nextTokenOf(l.Next)}, nil
 }
 
+// LiveClassEnrollmentsByUserID is the resolver for the liveClassEnrollmentsByUserId field.
 func (r *queryResolver) LiveClassEnrollmentsByUserID(ctx context.Context, userID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassEnrollmentFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassEnrollmentConnection, error) {
 	return r.listEnrollments(ctx, store.EnrollmentQuery{UserID: store.UserID(userID)}, filter, sortDirection, limit, nextToken)
 }
 
+// LiveClassEnrollmentsByLiveClassID is the resolver for the liveClassEnrollmentsByLiveClassId field.
 func (r *queryResolver) LiveClassEnrollmentsByLiveClassID(ctx context.Context, liveClassID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassEnrollmentFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassEnrollmentConnection, error) {
 	return r.listEnrollments(ctx, store.EnrollmentQuery{ClassID: store.ClassID(liveClassID)}, filter, sortDirection, limit, nextToken)
 }
 
+// LiveClassRecordingsByLiveClassID is the resolver for the liveClassRecordingsByLiveClassId field.
 func (r *queryResolver) LiveClassRecordingsByLiveClassID(ctx context.Context, liveClassID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassRecordingFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassRecordingConnection, error) {
 	return r.listRecordings(ctx, store.RecordingQuery{ClassID: store.ClassID(liveClassID)}, filter, sortDirection, limit, nextToken)
 }
 
+// GetLiveClass is the resolver for the getLiveClass field.
 func (r *queryResolver) GetLiveClass(ctx context.Context, id string) (*store.LiveClass, error) {
 	return orNil(r.cfg.Classes.GetClass(ctx, auth.ActorFrom(ctx), store.ClassID(id)))
 }
 
+// ListLiveClasses is the resolver for the listLiveClasses field.
 func (r *queryResolver) ListLiveClasses(ctx context.Context, filter *model.ModelLiveClassFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassConnection, error) {
 	return r.listClasses(ctx, "", filter, nil, limit, nextToken)
 }
 
+// LiveClassesByInstructorID is the resolver for the liveClassesByInstructorId field.
 func (r *queryResolver) LiveClassesByInstructorID(ctx context.Context, instructorID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassConnection, error) {
 	return r.listClasses(ctx, store.UserID(instructorID), filter, sortDirection, limit, nextToken)
 }
 
+// OnCreateLiveClassEnrollment is the resolver for the onCreateLiveClassEnrollment field.
 func (r *subscriptionResolver) OnCreateLiveClassEnrollment(ctx context.Context, filter *model.ModelSubscriptionLiveClassEnrollmentFilterInput, owner *string) (<-chan *store.Enrollment, error) {
 	return r.subscribeEnrollments(ctx, classes.Created, filter, owner)
 }
 
+// OnUpdateLiveClassEnrollment is the resolver for the onUpdateLiveClassEnrollment field.
 func (r *subscriptionResolver) OnUpdateLiveClassEnrollment(ctx context.Context, filter *model.ModelSubscriptionLiveClassEnrollmentFilterInput, owner *string) (<-chan *store.Enrollment, error) {
 	return r.subscribeEnrollments(ctx, classes.Updated, filter, owner)
 }
 
+// OnDeleteLiveClassEnrollment is the resolver for the onDeleteLiveClassEnrollment field.
 func (r *subscriptionResolver) OnDeleteLiveClassEnrollment(ctx context.Context, filter *model.ModelSubscriptionLiveClassEnrollmentFilterInput, owner *string) (<-chan *store.Enrollment, error) {
 	return r.subscribeEnrollments(ctx, classes.Deleted, filter, owner)
 }
 
+// OnCreateLiveClassRecording is the resolver for the onCreateLiveClassRecording field.
 func (r *subscriptionResolver) OnCreateLiveClassRecording(ctx context.Context, filter *model.ModelSubscriptionLiveClassRecordingFilterInput) (<-chan *store.Recording, error) {
 	return r.subscribeRecordings(ctx, classes.Created, filter)
 }
 
+// OnUpdateLiveClassRecording is the resolver for the onUpdateLiveClassRecording field.
 func (r *subscriptionResolver) OnUpdateLiveClassRecording(ctx context.Context, filter *model.ModelSubscriptionLiveClassRecordingFilterInput) (<-chan *store.Recording, error) {
 	return r.subscribeRecordings(ctx, classes.Updated, filter)
 }
 
+// OnDeleteLiveClassRecording is the resolver for the onDeleteLiveClassRecording field.
 func (r *subscriptionResolver) OnDeleteLiveClassRecording(ctx context.Context, filter *model.ModelSubscriptionLiveClassRecordingFilterInput) (<-chan *store.Recording, error) {
 	return r.subscribeRecordings(ctx, classes.Deleted, filter)
 }
 
+// OnCreateUser is the resolver for the onCreateUser field.
 func (r *subscriptionResolver) OnCreateUser(ctx context.Context, filter *model.ModelSubscriptionUserFilterInput) (<-chan *store.User, error) {
 	return r.subscribeUsers(ctx, classes.Created, filter)
 }
 
+// OnUpdateUser is the resolver for the onUpdateUser field.
 func (r *subscriptionResolver) OnUpdateUser(ctx context.Context, filter *model.ModelSubscriptionUserFilterInput) (<-chan *store.User, error) {
 	return r.subscribeUsers(ctx, classes.Updated, filter)
 }
 
+// OnDeleteUser is the resolver for the onDeleteUser field.
 func (r *subscriptionResolver) OnDeleteUser(ctx context.Context, filter *model.ModelSubscriptionUserFilterInput) (<-chan *store.User, error) {
 	return r.subscribeUsers(ctx, classes.Deleted, filter)
 }
 
+// OnCreateLiveClass is the resolver for the onCreateLiveClass field.
 func (r *subscriptionResolver) OnCreateLiveClass(ctx context.Context, filter *model.ModelSubscriptionLiveClassFilterInput) (<-chan *store.LiveClass, error) {
 	return r.subscribeClasses(ctx, classes.Created, filter)
 }
 
+// OnUpdateLiveClass is the resolver for the onUpdateLiveClass field.
 func (r *subscriptionResolver) OnUpdateLiveClass(ctx context.Context, filter *model.ModelSubscriptionLiveClassFilterInput) (<-chan *store.LiveClass, error) {
 	return r.subscribeClasses(ctx, classes.Updated, filter)
 }
 
+// OnDeleteLiveClass is the resolver for the onDeleteLiveClass field.
 func (r *subscriptionResolver) OnDeleteLiveClass(ctx context.Context, filter *model.ModelSubscriptionLiveClassFilterInput) (<-chan *store.LiveClass, error) {
 	return r.subscribeClasses(ctx, classes.Deleted, filter)
 }
 
+// Email is the resolver for the email field.
 func (r *userResolver) Email(ctx context.Context, obj *store.User) (*string, error) {
 	if !auth.EmailVisible(auth.ActorFrom(ctx), *obj) {
 		return nil, nil
@@ -402,10 +447,12 @@ func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subsc
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
-type liveClassResolver struct{ *Resolver }
-type liveClassEnrollmentResolver struct{ *Resolver }
-type liveClassRecordingResolver struct{ *Resolver }
-type mutationResolver struct{ *Resolver }
-type queryResolver struct{ *Resolver }
-type subscriptionResolver struct{ *Resolver }
-type userResolver struct{ *Resolver }
+type (
+	liveClassResolver           struct{ *Resolver }
+	liveClassEnrollmentResolver struct{ *Resolver }
+	liveClassRecordingResolver  struct{ *Resolver }
+	mutationResolver            struct{ *Resolver }
+	queryResolver               struct{ *Resolver }
+	subscriptionResolver        struct{ *Resolver }
+	userResolver                struct{ *Resolver }
+)

@@ -122,7 +122,9 @@ func TestValidation(t *testing.T) {
 		})
 	}
 	// Nothing above was stored.
-	var got struct{ ListLiveClasses struct{ Items []struct{ ID string } } }
+	var got struct {
+		ListLiveClasses struct{ Items []struct{ ID string } }
+	}
 	e.t = t
 	e.mustOK(e.do(admin, `{ listLiveClasses { items { id } } }`, nil), &got)
 	if n := len(got.ListLiveClasses.Items); n != 0 {
@@ -272,7 +274,9 @@ func TestHardening(t *testing.T) {
 		t.Errorf("parse error: %s", r.code())
 	}
 	on := newEnv(t, envOptions{introspection: true})
-	var schema struct{ Schema struct{ QueryType struct{ Name string } } `json:"__schema"` }
+	var schema struct {
+		Schema struct{ QueryType struct{ Name string } } `json:"__schema"`
+	}
 	on.mustOK(on.do(anon, `{ __schema { queryType { name } } }`, nil), &schema)
 	if schema.Schema.QueryType.Name != "Query" {
 		t.Errorf("introspection on: %+v", schema)

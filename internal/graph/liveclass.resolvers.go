@@ -13,10 +13,12 @@ import (
 	"github.com/liveclass/liveclass/internal/store"
 )
 
+// GenerateLiveClassToken is the resolver for the generateLiveClassToken field.
 func (r *mutationResolver) GenerateLiveClassToken(ctx context.Context, liveClassID string, userID *string, token *string) (*model.LiveClassToken, error) {
 	return r.generateToken(ctx, liveClassID)
 }
 
+// Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*store.User, error) {
 	a := auth.ActorFrom(ctx)
 	if a.Anonymous() {
@@ -25,6 +27,7 @@ func (r *queryResolver) Me(ctx context.Context) (*store.User, error) {
 	return orNil(r.cfg.Auth.GetUser(ctx, a, a.UserID))
 }
 
+// GenerateLiveClassToken is the resolver for the generateLiveClassToken field.
 func (r *queryResolver) GenerateLiveClassToken(ctx context.Context, liveClassID string, userID *string, token *string) (*model.LiveClassToken, error) {
 	return r.generateToken(ctx, liveClassID)
 }

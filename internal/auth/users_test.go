@@ -38,20 +38,20 @@ func TestUserRulesMatrix(t *testing.T) {
 	tests := []struct {
 		op   string
 		want callers
-		call func(e *env, a Actor) error
+		call func(t *testing.T, e *env, a Actor) error
 	}{
-		{"GetUser other", callers{apperr.Unauthenticated, ok, ok, ok}, func(e *env, a Actor) error {
+		{"GetUser other", callers{apperr.Unauthenticated, ok, ok, ok}, func(t *testing.T, e *env, a Actor) error {
 			u, err := e.f.svc.GetUser(ctx, a, e.other.ID)
 			if err == nil && (u.ID != e.other.ID || u.PasswordHash != "") {
 				t.Errorf("GetUser = %+v", u)
 			}
 			return err
 		}},
-		{"GetUser missing", callers{apperr.Unauthenticated, apperr.NotFound, apperr.NotFound, apperr.NotFound}, func(e *env, a Actor) error {
+		{"GetUser missing", callers{apperr.Unauthenticated, apperr.NotFound, apperr.NotFound, apperr.NotFound}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.GetUser(ctx, a, "no-such-user")
 			return err
 		}},
-		{"ListUsers", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(e *env, a Actor) error {
+		{"ListUsers", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(t *testing.T, e *env, a Actor) error {
 			l, err := e.f.svc.ListUsers(ctx, a, store.UserQuery{})
 			if err == nil {
 				if len(l.Items) != 4 {
@@ -65,22 +65,22 @@ func TestUserRulesMatrix(t *testing.T) {
 			}
 			return err
 		}},
-		{"CreateUser", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(e *env, a Actor) error {
+		{"CreateUser", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(t *testing.T, e *env, a Actor) error {
 			u, err := e.f.svc.CreateUser(ctx, a, UserInput{Email: "new@example.com", Name: "New", Role: store.RoleMentor})
 			if err == nil && u.Role != store.RoleMentor {
 				t.Errorf("created role %s", u.Role)
 			}
 			return err
 		}},
-		{"UpdateUser own name", callers{apperr.Unauthenticated, ok, ok, ok}, func(e *env, a Actor) error {
+		{"UpdateUser own name", callers{apperr.Unauthenticated, ok, ok, ok}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.UpdateUser(ctx, a, a.UserID, UserPatch{Name: name("Renamed")})
 			return err
 		}},
-		{"UpdateUser own email", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(e *env, a Actor) error {
+		{"UpdateUser own email", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.UpdateUser(ctx, a, a.UserID, UserPatch{Email: name("me2@example.com")})
 			return err
 		}},
-		{"UpdateUser own role", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, apperr.Forbidden}, func(e *env, a Actor) error {
+		{"UpdateUser own role", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, apperr.Forbidden}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.UpdateUser(ctx, a, a.UserID, UserPatch{Role: role(store.RoleStudent)})
 			if a.Role == store.RoleAdmin {
 				// Restating one's own role, as a form that sends every
@@ -91,29 +91,29 @@ func TestUserRulesMatrix(t *testing.T) {
 			}
 			return err
 		}},
-		{"UpdateUser other's name", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(e *env, a Actor) error {
+		{"UpdateUser other's name", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.UpdateUser(ctx, a, e.other.ID, UserPatch{Name: name("Hacked")})
 			return err
 		}},
-		{"UpdateUser other's role and email", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(e *env, a Actor) error {
+		{"UpdateUser other's role and email", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(t *testing.T, e *env, a Actor) error {
 			u, err := e.f.svc.UpdateUser(ctx, a, e.other.ID, UserPatch{Role: role(store.RoleMentor), Email: name("Other2@Example.com")})
 			if err == nil && (u.Role != store.RoleMentor || u.Email != "other2@example.com") {
 				t.Errorf("updated to %+v", u)
 			}
 			return err
 		}},
-		{"UpdateUser missing", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, apperr.NotFound}, func(e *env, a Actor) error {
+		{"UpdateUser missing", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, apperr.NotFound}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.UpdateUser(ctx, a, "no-such-user", UserPatch{Name: name("x")})
 			return err
 		}},
-		{"DeleteUser other", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(e *env, a Actor) error {
+		{"DeleteUser other", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, ok}, func(t *testing.T, e *env, a Actor) error {
 			u, err := e.f.svc.DeleteUser(ctx, a, e.other.ID)
 			if err == nil && u.ID != e.other.ID {
 				t.Errorf("deleted %+v", u)
 			}
 			return err
 		}},
-		{"DeleteUser self", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, apperr.Forbidden}, func(e *env, a Actor) error {
+		{"DeleteUser self", callers{apperr.Unauthenticated, apperr.Forbidden, apperr.Forbidden, apperr.Forbidden}, func(t *testing.T, e *env, a Actor) error {
 			_, err := e.f.svc.DeleteUser(ctx, a, a.UserID)
 			return err
 		}},
@@ -122,9 +122,10 @@ func TestUserRulesMatrix(t *testing.T) {
 		for _, who := range []string{"anon", "student", "mentor", "admin"} {
 			want := map[string]apperr.Kind{"anon": tc.want.anon, "student": tc.want.student, "mentor": tc.want.mentor, "admin": tc.want.admin}[who]
 			t.Run(tc.op+"/"+who, func(t *testing.T) {
+				t.Parallel()
 				e := setup(t)
 				before := snapshot(t, e.f)
-				err := tc.call(e, e.actors[who])
+				err := tc.call(t, e, e.actors[who])
 				if want == ok {
 					if err != nil {
 						t.Fatalf("got %v, want success", err)

@@ -209,6 +209,9 @@ func (r *Resolver) presentError(ctx context.Context, err error) *gqlerror.Error 
 		}
 		gerr.Extensions["code"] = ae.Kind.Code()
 		gerr.Message = ae.Message
+		if ae.Field == "" && ae.Kind == apperr.Invalid {
+			ae = &apperr.Error{Kind: ae.Kind, Message: ae.Message, Field: argumentField(gerr.Path)}
+		}
 		if ae.Field != "" {
 			gerr.Extensions["field"] = ae.Field
 			gerr.Message = ae.Field + ": " + ae.Message
@@ -237,6 +240,22 @@ func (r *Resolver) presentError(ctx context.Context, err error) *gqlerror.Error 
 		Locations:  gerr.Locations,
 		Extensions: map[string]any{"code": "INTERNAL_SERVER_ERROR"},
 	}
+}
+
+// argumentField names the input field of an argument that failed to
+// decode (a bad AWSDateTime, say): gqlgen reports those at a path such as
+// [createLiveClass input startTime], whose last element is the field.
+func argumentField(p ast.Path) string {
+	if len(p) < 3 {
+		return ""
+	}
+	if _, ok := p[1].(ast.PathName); !ok || p[1] == ast.PathName("items") {
+		return ""
+	}
+	if name, ok := p[len(p)-1].(ast.PathName); ok {
+		return string(name)
+	}
+	return ""
 }
 
 // depthLimit refuses operations whose selections nest deeper than max.

@@ -318,6 +318,11 @@ func CSRFTokenFromContext(ctx context.Context) string {
 // token (X-CSRF-Token header or csrf_token form field), because the
 // browser attaches the cookie to cross-site requests too; a bearer token
 // it never attaches by itself, so those need none.
+//
+// Mount it in front of the API and the pages, not in front of endpoints
+// whose bearer tokens are something else (WHIP and WHEP take stream keys
+// and join tokens as bearer tokens): it would refuse those as invalid
+// sessions.
 func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, done := r.Context().Value(infoKey{}).(*reqInfo); done {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,7 +40,7 @@ func newHTTPFixture(t *testing.T, mod func(*Options)) *httpFixture {
 		a := ActorFrom(r.Context())
 		out := whoami{UserID: a.UserID, Role: a.Role, CSRF: CSRFTokenFromContext(r.Context())}
 		if r.Method == http.MethodPost {
-			if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
 				out.Form = r.FormValue("title")
 			} else {
 				b, _ := io.ReadAll(r.Body)
@@ -389,6 +390,18 @@ func TestMiddleware(t *testing.T) {
 	form := url.Values{"title": {"Algebra"}, CSRFField: {csrf}}.Encode()
 	badForm := url.Values{"title": {"Algebra"}, CSRFField: {"nope"}}.Encode()
 
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	if err := mw.WriteField(CSRFField, csrf); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.WriteField("title", "Algebra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name          string
 		method, ctype string
@@ -420,6 +433,7 @@ func TestMiddleware(t *testing.T) {
 		{"cookie POST right CSRF header", "POST", "application/json", `{"q":1}`, []reqOpt{cookie, withHeader(CSRFHeader, csrf)}, 200, u.ID, false},
 		{"cookie DELETE right CSRF header", "DELETE", "", "", []reqOpt{cookie, withHeader(CSRFHeader, csrf)}, 200, u.ID, false},
 		{"cookie form right CSRF field", "POST", "application/x-www-form-urlencoded", form, []reqOpt{cookie}, 200, u.ID, false},
+		{"cookie multipart right CSRF field", "POST", mw.FormDataContentType(), mp.String(), []reqOpt{cookie}, 200, u.ID, false},
 		{"cookie form wrong CSRF field", "POST", "application/x-www-form-urlencoded", badForm, []reqOpt{cookie}, 403, "", false},
 		{"CSRF field in a JSON body does not count", "POST", "application/json", `{"csrf_token":"` + csrf + `"}`, []reqOpt{cookie}, 403, "", false},
 	}
@@ -459,7 +473,7 @@ func TestMiddleware(t *testing.T) {
 				t.Errorf("CSRFTokenFromContext = %q; want it only for cookie requests", who.CSRF)
 			}
 			// The handler still reads what the middleware looked at.
-			if tc.ctype == "application/x-www-form-urlencoded" && who.Form != "Algebra" {
+			if (tc.ctype == "application/x-www-form-urlencoded" || strings.HasPrefix(tc.ctype, "multipart/")) && who.Form != "Algebra" {
 				t.Errorf("form field lost: %+v", who)
 			}
 			if tc.ctype == "application/json" && who.Body != tc.body {

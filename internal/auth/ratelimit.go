@@ -22,7 +22,10 @@ type RateLimits struct {
 	AccountFailures int
 	AccountWindow   time.Duration
 	// AddressAttempts sign-in and sign-up attempts per client address
-	// (IPv6 by /64) within AddressWindow. Default 30 per minute.
+	// (IPv6 by /64) within AddressWindow. Default 30 per minute. It
+	// counts successes too, since each costs a password hash; a school
+	// whose whole class signs in at once through one NAT address may
+	// need it raised.
 	AddressAttempts int
 	AddressWindow   time.Duration
 	// MaxKeys bounds how many accounts and addresses each limiter tracks,

@@ -369,6 +369,12 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (crea
 		generatedPassword = password
 	}
 	if _, err := s.createUser(ctx, "", email, "Administrator", password, store.RoleAdmin, true); err != nil {
+		// Another node starting at the same moment may have made it.
+		if apperr.Is(err, apperr.Conflict) {
+			if exists, xerr := s.adminExists(ctx); xerr == nil && exists {
+				return false, "", nil
+			}
+		}
 		return false, "", err
 	}
 	return true, generatedPassword, nil

@@ -486,6 +486,32 @@ func TestEnsureAdmin(t *testing.T) {
 			t.Fatalf("users = %d, %v; want none", n, err)
 		}
 	})
+	t.Run("two nodes at once make one admin", func(t *testing.T) {
+		f := newFixture(t, nil)
+		other := New(f.st, Options{Now: f.clk.Now, HashParams: fastHash()})
+		var wg sync.WaitGroup
+		created := make(chan bool, 2)
+		for _, svc := range []*Service{f.svc, other} {
+			wg.Go(func() {
+				c, _, err := svc.EnsureAdmin(ctx, "admin@example.com", "given password")
+				if err != nil {
+					t.Errorf("EnsureAdmin: %v", err)
+				}
+				created <- c
+			})
+		}
+		wg.Wait()
+		close(created)
+		n := 0
+		for c := range created {
+			if c {
+				n++
+			}
+		}
+		if users, err := f.st.CountUsers(ctx); n != 1 || err != nil || users != 1 {
+			t.Fatalf("%d reported created, %d users (%v); want one", n, users, err)
+		}
+	})
 	t.Run("promotes an existing account", func(t *testing.T) {
 		f := newFixture(t, nil)
 		u, _ := f.user(t, "ada@example.com", store.RoleMentor)

@@ -52,6 +52,12 @@ type Accounts interface {
 	DeleteUser(ctx context.Context, a auth.Actor, id store.UserID) (store.User, error)
 }
 
+// *auth.Service is what the server passes as Accounts and UserBatch.
+var (
+	_ Accounts  = (*auth.Service)(nil)
+	_ UserBatch = (*auth.Service)(nil)
+)
+
 // UserBatch reads many users in one call, for nested user fields.
 // *auth.Service implements it.
 type UserBatch interface {

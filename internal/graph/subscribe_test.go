@@ -268,3 +268,28 @@ func TestWebSocketCookieAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketBadToken: a wrong token in connection_init closes the
+// connection instead of leaving it anonymous.
+func TestWebSocketBadToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer nope"}}); err != nil {
+		t.Fatal(err)
+	}
+	var m wsMessage
+	err = wsjson.Read(ctx, conn, &m)
+	if err == nil && m.Type == "connection_ack" {
+		t.Fatalf("connection acknowledged with a bad token")
+	}
+	if status := websocket.CloseStatus(err); err != nil && status == -1 {
+		t.Fatalf("read: %v", err)
+	}
+}

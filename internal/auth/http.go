@@ -288,6 +288,11 @@ func (s *Service) clientAddr(r *http.Request) string {
 // base64url(HMAC-SHA256(key, sessionToken)). Being derived, it needs no
 // storage and is the same on every node that shares the key.
 func (s *Service) CSRFToken(sessionToken string) string {
+	if s.randomKey {
+		s.keyWarn.Do(func() {
+			s.log.Warn("auth: no CSRF key configured; using a random one, so CSRF tokens end with this process")
+		})
+	}
 	m := hmac.New(sha256.New, s.key)
 	m.Write([]byte(sessionToken))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))

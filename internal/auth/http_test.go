@@ -537,3 +537,17 @@ func TestStoreFailureIsNotAnonymous(t *testing.T) {
 		}
 	}
 }
+
+func TestCSRFKey(t *testing.T) {
+	st := openStore(t)
+	a := New(st, Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	b := New(st, Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	if a.CSRFToken("tok") != b.CSRFToken("tok") || a.CSRFToken("tok") == a.CSRFToken("tok2") {
+		t.Fatal("CSRF tokens must depend on the key and the session only")
+	}
+	// Without a key each process gets its own random one.
+	c, d := New(st, Options{}), New(st, Options{Key: []byte("short")})
+	if c.CSRFToken("tok") == "" || c.CSRFToken("tok") == d.CSRFToken("tok") || c.CSRFToken("tok") == a.CSRFToken("tok") {
+		t.Fatal("a missing or short key must be replaced by a random one")
+	}
+}

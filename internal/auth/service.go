@@ -89,6 +89,9 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+
+	randomKey bool      // Options.Key was missing or short
+	keyWarn   sync.Once // warn about it on first use, not in CLI runs that never need it
 }
 
 // Session is a sign-in: the bearer token (shown once; only its hash is
@@ -128,7 +131,7 @@ func New(st store.Store, opt Options) *Service {
 		if _, err := rand.Read(s.key); err != nil {
 			panic("auth: no randomness for the CSRF key: " + err.Error())
 		}
-		s.log.Warn("auth: no CSRF key configured; using a random one, so CSRF tokens end with this process")
+		s.randomKey = true
 	}
 	if s.params == (HashParams{}) {
 		s.params = DefaultHashParams()

@@ -23,6 +23,7 @@ func TestSignupValidation(t *testing.T) {
 	}{
 		{"ok", "ada@example.com", "correct horse", "Ada", ""},
 		{"ok mixed case and spaces", "  Grace@Example.COM ", "correct horse", "  Grace  ", ""},
+		{"ok single-label domain (the default admin@localhost)", "admin@localhost", "correct horse", "Admin", ""},
 		{"empty email", "", "correct horse", "Ada", "email"},
 		{"no at", "ada.example.com", "correct horse", "Ada", "email"},
 		{"no domain", "ada@", "correct horse", "Ada", "email"},

@@ -467,4 +467,3 @@ func BenchmarkForwardNoNetwork(b *testing.B) {
 		})
 	}
 }
-

@@ -150,9 +150,11 @@ func New(st store.Store, opt Options) *Service {
 	return s
 }
 
-// errBadCredentials is the one answer to a wrong password and an unknown
+// badCredentials is the one answer to a wrong password and an unknown
 // email alike, so that sign-in does not reveal who has an account.
-var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid email or password")
+func badCredentials() error {
+	return apperr.New(apperr.Unauthenticated, "invalid email or password")
+}
 
 // Signup creates a STUDENT account when self sign-up is enabled. It does
 // not sign the user in; call NewSession for that.
@@ -210,7 +212,7 @@ func (s *Service) Login(ctx context.Context, email, password, remoteAddr string)
 	if !ok {
 		s.acct.record(acct, now)
 		s.log.Info("auth: sign-in failed", "addr", remoteAddr)
-		return Session{}, errBadCredentials
+		return Session{}, badCredentials()
 	}
 	s.acct.reset(acct)
 	return s.NewSession(ctx, u)

@@ -194,6 +194,8 @@ type gqlResponse struct {
 			Field string `json:"field"`
 		} `json:"extensions"`
 	} `json:"errors"`
+	// Error is the shape of errors of the HTTP layer in front of GraphQL.
+	Error *struct{ Code, Message, Field string } `json:"error"`
 }
 
 // GraphQL runs a query or mutation and decodes its data into out (a
@@ -216,18 +218,15 @@ func (c *Client) GraphQL(ctx context.Context, query string, vars map[string]any,
 	}
 	var gr gqlResponse
 	if err := json.Unmarshal(data, &gr); err != nil {
-		// Not GraphQL: an error of the HTTP layer (auth middleware, body limit).
-		var eb struct {
-			Error struct{ Code, Message, Field string }
-		}
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			return &Error{Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field, Status: resp.StatusCode}
-		}
 		return &Error{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
 	}
 	if len(gr.Errors) > 0 {
 		e := gr.Errors[0]
 		return &Error{Code: e.Extensions.Code, Message: e.Message, Field: e.Extensions.Field, Status: resp.StatusCode}
+	}
+	if gr.Error != nil && gr.Error.Code != "" {
+		// An error of the HTTP layer (sign-in middleware, body limit).
+		return &Error{Code: gr.Error.Code, Message: gr.Error.Message, Field: gr.Error.Field, Status: resp.StatusCode}
 	}
 	if resp.StatusCode >= 300 {
 		return &Error{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}

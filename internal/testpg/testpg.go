@@ -188,8 +188,12 @@ func external(raw string) (*Server, error) {
 
 // binDir finds the directory of initdb and postgres: the highest version
 // under /usr/lib/postgresql (Debian keeps them off PATH), else PATH.
-func binDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+func binDir() (string, error) { return findBin("/usr/lib/postgresql/*/bin") }
+
+// findBin searches the directories matching pattern, highest version
+// first, then PATH.
+func findBin(pattern string) (string, error) {
+	dirs, _ := filepath.Glob(pattern)
 	version := func(d string) float64 {
 		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(d)), 64)
 		return v

@@ -23,3 +23,12 @@ func open(t *testing.T) store.Store {
 }
 
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+func BenchmarkReads(b *testing.B) {
+	db, err := postgres.Open(context.Background(), testpg.NewDatabase(b), nil)
+	if err != nil {
+		b.Fatalf("postgres.Open: %v", err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	storetest.Benchmark(b, db)
+}

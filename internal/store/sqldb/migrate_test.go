@@ -33,7 +33,7 @@ func TestMigrateOrderAndRecord(t *testing.T) {
 	ctx := context.Background()
 	fsys := fstest.MapFS{
 		// Numeric, not lexical, order: 10 after 2.
-		"m/0010_third.sql": file("INSERT INTO t (v) VALUES ('third');"),
+		"m/0010_third.sql":  file("INSERT INTO t (v) VALUES ('third');"),
 		"m/0002_second.sql": file("INSERT INTO t (v) VALUES ('second');"),
 		"m/0001_first.sql":  file("CREATE TABLE t (n INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT); INSERT INTO t (v) VALUES ('first');"),
 		"m/README.md":       file("not a migration"),

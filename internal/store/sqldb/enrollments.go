@@ -37,7 +37,8 @@ var (
 // writer at a time), and a failed insert rolls the increment back, so N
 // concurrent calls for M seats admit exactly M.
 func (db *DB) Enroll(ctx context.Context, e *store.Enrollment) error {
-	if e.ID == "" {
+	givenID := e.ID != ""
+	if !givenID {
 		e.ID = store.EnrollmentID(newID())
 	}
 	if e.EnrolledAt.IsZero() {
@@ -60,6 +61,20 @@ func (db *DB) Enroll(ctx context.Context, e *store.Enrollment) error {
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return db.wrap(err, "enroll")
+		}
+		if givenID {
+			// Asked here, inside the transaction, because after a failed
+			// insert PostgreSQL allows no more statements in it, and a
+			// lookup on another connection could wait forever for a pool
+			// whose connections are all held by enrollments queued behind
+			// this one.
+			err := tx.QueryRowContext(ctx, db.q("SELECT 1 FROM enrollments WHERE id = ?"), string(e.ID)).Scan(&one)
+			if err == nil {
+				return conflictField("id", "an enrollment with this id already exists")
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return db.wrap(err, "enroll")
+			}
 		}
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE live_classes SET enrolled_count = enrolled_count + 1
 			WHERE id = ? AND enrolled_count < max_participants`), string(e.ClassID))
@@ -90,11 +105,8 @@ func (db *DB) Enroll(ctx context.Context, e *store.Enrollment) error {
 		case db.d.IsForeignKey(err):
 			return notFound("user", e.UserID)
 		case db.d.IsUnique(err):
-			// A concurrent enrollment of the same user won, or the id is
-			// taken; either way the seat goes back with the rollback.
-			if _, lookErr := db.EnrollmentByID(ctx, e.ID); lookErr == nil {
-				return conflictField("id", "an enrollment with this id already exists")
-			}
+			// A concurrent enrollment of the same user committed first; the
+			// seat goes back with the rollback.
 			return errEnrolled
 		}
 		return db.wrap(err, "enroll")

@@ -171,7 +171,7 @@ func testEnrollConcurrent(t *testing.T, st store.Store) {
 // testEnrollSameUserConcurrent: one user enrolling from many tabs at once
 // gets one seat.
 func testEnrollSameUserConcurrent(t *testing.T, st store.Store) {
-	const tries = 20
+	const tries = 40 // more than a connection pool holds
 	ctx := context.Background()
 	m := mkUser(t, st, "m@example.org")
 	s := mkUser(t, st, "s@example.org")

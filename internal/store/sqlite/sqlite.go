@@ -120,6 +120,15 @@ func openPools(ctx context.Context, path string) (w, r *sql.DB, err error) {
 			return nil, nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
 		}
 	}
+	// The file holds password and session hashes: readable by its owner
+	// only. Created empty here (an empty file is an empty database), so
+	// that SQLite, which gives its -wal and -shm files the database's
+	// mode, never makes them wider.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		_ = f.Close()
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", busyTimeout.Milliseconds())
 
 	w, err = sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -135,4 +136,18 @@ func TestOpenErrors(t *testing.T) {
 
 func BenchmarkReads(b *testing.B) {
 	storetest.Benchmark(b, open(b, filepath.Join(b.TempDir(), "bench.db")))
+}
+
+func TestNewFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "private.db")
+	open(t, path)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Fatalf("%s has mode %o, want 600", filepath.Base(p), mode)
+		}
+	}
 }

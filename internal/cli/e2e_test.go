@@ -43,7 +43,7 @@ const adminPassword = "admin-password-for-tests"
 
 // testConfig is a server on a random port, its data in dir, its database
 // at dbURL (SQLite in dir when empty).
-func testConfig(t *testing.T, dir, dbURL string, extra map[string]string) config.Config {
+func testConfig(t testing.TB, dir, dbURL string, extra map[string]string) config.Config {
 	t.Helper()
 	flags := map[string]string{"listen": "127.0.0.1:0", "data_dir": dir, "log_level": "warn", "shutdown_timeout": "5s"}
 	if dbURL != "" {
@@ -68,7 +68,7 @@ type running struct {
 
 // start runs the server through run, as `liveclass serve` does, and
 // returns once it accepts connections.
-func start(t *testing.T, cfg config.Config) running {
+func start(t testing.TB, cfg config.Config) running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}

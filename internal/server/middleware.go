@@ -144,8 +144,13 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		log := Logger(r.Context())
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case status < 300 && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz"):
+			// Probes come every few seconds from every load balancer;
+			// successful ones would drown the log.
+			level = slog.LevelDebug
 		}
 		log.LogAttrs(r.Context(), level, "request",
 			slog.String("method", r.Method),

@@ -79,7 +79,7 @@ func (db *DB) CreateClass(ctx context.Context, c *store.LiveClass) error {
 
 // ClassByID returns the class, or NotFound.
 func (db *DB) ClassByID(ctx context.Context, id store.ClassID) (store.LiveClass, error) {
-	c, err := scanClass(db.r.QueryRowContext(ctx, db.q("SELECT "+classCols+" FROM live_classes WHERE id = ?"), string(id)))
+	c, err := scanClass(db.queryRow(ctx, "SELECT "+classCols+" FROM live_classes WHERE id = ?", string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("class", id)
 	}

@@ -115,7 +115,7 @@ func (db *DB) Enroll(ctx context.Context, e *store.Enrollment) error {
 
 // EnrollmentByID returns the enrollment, or NotFound.
 func (db *DB) EnrollmentByID(ctx context.Context, id store.EnrollmentID) (store.Enrollment, error) {
-	e, err := scanEnrollment(db.r.QueryRowContext(ctx, db.q("SELECT "+enrollmentCols+" FROM enrollments WHERE id = ?"), string(id)))
+	e, err := scanEnrollment(db.queryRow(ctx, "SELECT "+enrollmentCols+" FROM enrollments WHERE id = ?", string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, notFound("enrollment", id)
 	}
@@ -125,8 +125,7 @@ func (db *DB) EnrollmentByID(ctx context.Context, id store.EnrollmentID) (store.
 // EnrollmentByUserClass returns the user's enrollment in the class, or
 // NotFound.
 func (db *DB) EnrollmentByUserClass(ctx context.Context, u store.UserID, c store.ClassID) (store.Enrollment, error) {
-	e, err := scanEnrollment(db.r.QueryRowContext(ctx,
-		db.q("SELECT "+enrollmentCols+" FROM enrollments WHERE user_id = ? AND live_class_id = ?"), string(u), string(c)))
+	e, err := scanEnrollment(db.queryRow(ctx, "SELECT "+enrollmentCols+" FROM enrollments WHERE user_id = ? AND live_class_id = ?", string(u), string(c)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, apperr.New(apperr.NotFound, "user %s is not enrolled in class %s", u, c)
 	}

@@ -52,7 +52,7 @@ func (db *DB) CreateRecording(ctx context.Context, r *store.Recording) error {
 
 // RecordingByID returns the recording, or NotFound.
 func (db *DB) RecordingByID(ctx context.Context, id store.RecordingID) (store.Recording, error) {
-	r, err := scanRecording(db.r.QueryRowContext(ctx, db.q("SELECT "+recordingCols+" FROM recordings WHERE id = ?"), string(id)))
+	r, err := scanRecording(db.queryRow(ctx, "SELECT "+recordingCols+" FROM recordings WHERE id = ?", string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, notFound("recording", id)
 	}

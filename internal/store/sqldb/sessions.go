@@ -33,7 +33,7 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
 // owns the clock and decides.
 func (db *DB) SessionByHash(ctx context.Context, hash string) (store.Session, error) {
 	var s store.Session
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT token_hash, user_id, created_at, expires_at FROM sessions WHERE token_hash = ?`), hash).
+	err := db.queryRow(ctx, `SELECT token_hash, user_id, created_at, expires_at FROM sessions WHERE token_hash = ?`, hash).
 		Scan(&s.TokenHash, &s.UserID, timeScan{&s.CreatedAt}, timeScan{&s.ExpiresAt})
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, apperr.New(apperr.NotFound, "session not found")

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/liveclass/liveclass/internal/apperr"
@@ -61,6 +62,9 @@ type DB struct {
 	r, w *sql.DB
 	d    Dialect
 	log  *slog.Logger
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared reads of the hot path, by query text
 }
 
 // New returns a store over the given pools. It takes ownership of them:
@@ -69,7 +73,35 @@ func New(read, write *sql.DB, d Dialect, log *slog.Logger) *DB {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &DB{r: read, w: write, d: d, log: log}
+	return &DB{r: read, w: write, d: d, log: log, stmts: map[string]*sql.Stmt{}}
+}
+
+// queryRow runs a single-row read through a statement prepared once per
+// store (database/sql prepares it on each pooled connection as needed).
+// The join path looks up a session, a class and an enrollment per request,
+// and parsing the SQL again each time is a large part of the cost on
+// SQLite.
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	db.mu.Lock()
+	st, ok := db.stmts[query]
+	db.mu.Unlock()
+	if !ok {
+		var err error
+		st, err = db.r.PrepareContext(ctx, db.q(query))
+		if err != nil {
+			// The plain query reports the same error through the Row.
+			return db.r.QueryRowContext(ctx, db.q(query), args...)
+		}
+		db.mu.Lock()
+		if prev, raced := db.stmts[query]; raced {
+			_ = st.Close()
+			st = prev
+		} else {
+			db.stmts[query] = st
+		}
+		db.mu.Unlock()
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Ping reports whether the database answers.
@@ -85,9 +117,16 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pools.
+// Close closes the prepared statements and the pools.
 func (db *DB) Close() error {
-	err := db.r.Close()
+	db.mu.Lock()
+	var err error
+	for q, st := range db.stmts {
+		err = errors.Join(err, st.Close())
+		delete(db.stmts, q)
+	}
+	db.mu.Unlock()
+	err = errors.Join(err, db.r.Close())
 	if db.w != db.r {
 		err = errors.Join(err, db.w.Close())
 	}

@@ -60,7 +60,7 @@ func (db *DB) userWriteErr(ctx context.Context, err error, id store.UserID, emai
 
 // UserByID returns the user, or NotFound.
 func (db *DB) UserByID(ctx context.Context, id store.UserID) (store.User, error) {
-	u, err := scanUser(db.r.QueryRowContext(ctx, db.q("SELECT "+userCols+" FROM users WHERE id = ?"), string(id)))
+	u, err := scanUser(db.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user", id)
 	}
@@ -69,7 +69,7 @@ func (db *DB) UserByID(ctx context.Context, id store.UserID) (store.User, error)
 
 // UserByEmail returns the user with this email, in any letter case.
 func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error) {
-	u, err := scanUser(db.r.QueryRowContext(ctx, db.q("SELECT "+userCols+" FROM users WHERE email = ?"), strings.ToLower(email)))
+	u, err := scanUser(db.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE email = ?", strings.ToLower(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, apperr.New(apperr.NotFound, "no user with this email")
 	}

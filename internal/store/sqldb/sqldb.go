@@ -4,6 +4,26 @@
 // is recognised, a few SQL functions) is a small Dialect that each engine
 // hands in, so the queries, the pagination and the filter compiler exist
 // once.
+//
+// Choices the store.Store interface leaves open, made here for both engines:
+//
+//   - Create methods fill an empty ID (a random UUID) and zero CreatedAt /
+//     UpdatedAt (now), and write the stored values back into the record;
+//     update methods set a zero UpdatedAt to now.
+//   - Times are stored in UTC truncated to the millisecond, and read back
+//     as UTC, equal to what was written. An empty tag list reads back as nil.
+//   - Filters follow DynamoDB: a missing (NULL) attribute fails every
+//     positive test and passes ne and notContains, so NOT is an exact
+//     complement. contains and beginsWith are case-sensitive and take no
+//     wildcards. On tags, eq and contains both mean "is one of the tags"
+//     (exact match), ne and notContains the opposite.
+//   - Text compares by bytes on both engines (PostgreSQL columns use the
+//     "C" collation), so ordering and lt/gt filters agree.
+//   - Lists are keyset-paginated by (a time, id); the cursor stays valid
+//     when rows are added or deleted.
+//   - Deleting a user who instructs a class is a Conflict; deleting any
+//     other user removes their sessions and enrollments and frees the
+//     seats.
 package sqldb
 
 import (

@@ -53,6 +53,18 @@ type Options struct {
 	RequestKeyframe func(layer int)
 	// Logger receives warnings about subscribers whose writes fail.
 	Logger *slog.Logger
+	// Batch, when set, brackets each Forward's writes so that they can
+	// leave in one system call (a *udpbatch.Conn under the subscribers'
+	// ICE UDP mux is one). Optional.
+	Batch Batch
+}
+
+// Batch groups the datagrams written during one forwarding pass.
+type Batch interface {
+	// Begin starts a pass: writes may be held back until End.
+	Begin()
+	// End ends a pass and sends what was held back.
+	End()
 }
 
 // maxPacket bounds the packets forwarded; it matches the cache default and
@@ -75,6 +87,7 @@ type Forwarder struct {
 	clockRate uint32
 	requestKF func(layer int)
 	log       *slog.Logger
+	batch     Batch
 	layers    []*layerState
 
 	mu   sync.Mutex // serialises changes to subs
@@ -109,6 +122,7 @@ func New(opts Options) (*Forwarder, error) {
 		clockRate: opts.ClockRate,
 		requestKF: opts.RequestKeyframe,
 		log:       opts.Logger,
+		batch:     opts.Batch,
 	}
 	for range opts.Layers {
 		c, err := packetcache.New(opts.Cache)
@@ -146,10 +160,16 @@ func (f *Forwarder) Forward(layer int, raw []byte, arrival time.Time) error {
 	if p.Keyframe {
 		ls.kf.Keyframe()
 	}
+	if f.batch != nil {
+		f.batch.Begin()
+	}
 	for _, s := range *f.subs.Load() {
 		if n := s.rw.Rewrite(ls.out[:], p); n > 0 {
 			s.write(ls.out[:n])
 		}
+	}
+	if f.batch != nil {
+		f.batch.End()
 	}
 	// Re-ask for keyframes still missing; this runs on every packet of any
 	// layer, so a layer the publisher has paused is still asked for.

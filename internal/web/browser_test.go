@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,18 +242,22 @@ func TestBrowserEnrollAndJoin(t *testing.T) {
 	)
 
 	// A mentor signs in and creates a class through the form: one seat,
-	// starting 15 minutes and 5 seconds from now, so that the join window
-	// opens about 5 seconds from now.
+	// starting 15 minutes and about 5 seconds from now, so that the join
+	// window opens about 5 seconds from now.
 	mentor := newBrowser(t)
-	start := time.Now().UTC().Add(15*time.Minute + 5*time.Second).Truncate(time.Second)
-	title := "Chromium class " + start.Format("150405")
-	step(t, mentor, "mentor creates a class", wait,
+	step(t, mentor, "mentor opens the class form", wait,
 		chromedp.Navigate(base+"/signin"),
 		typeInto("Email", mentorUser.Email),
 		chromedp.SendKeys("password", "password123", byRole("", "Password"), chromedp.NodeVisible),
 		follow("button", "Sign in"),
 		follow("link", "Teaching"),
 		follow("link", "New class"),
+	)
+	// The form takes whole seconds: round up, never down, so that the
+	// student has the full 5 seconds to get to the class page.
+	start := time.Now().UTC().Add(15*time.Minute + 5*time.Second).Truncate(time.Second).Add(time.Second)
+	title := "Chromium class " + start.Format("150405")
+	step(t, mentor, "mentor creates a class", wait,
 		typeInto("Title", title),
 		setField("", "Starts", start.Format("2006-01-02T15:04:05")),
 		setField("", "Ends", start.Add(time.Hour).Format("2006-01-02T15:04:05")),
@@ -325,7 +329,7 @@ func TestBrowserEnrollAndJoin(t *testing.T) {
 	// A picture of the class page as the enrolled student sees it.
 	step(t, student, "student returns to the class page", wait,
 		chromedp.Navigate(classPage), waitText("You are enrolled.", wait))
-	shot, err := chromedp.Run(student, chromedp.FullScreenshot(90))
+	shot, err := chromedp.Run(student, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
 	if err != nil || len(shot) == 0 {
 		t.Fatalf("screenshot: %v", err)
 	}

@@ -1,0 +1,152 @@
+package sfu
+
+import (
+	"fmt"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// apiKind says which side of a Peer an API builds connections for.
+type apiKind int
+
+const (
+	apiPublisher apiKind = iota
+	apiSubscriber
+)
+
+// Payload types, fixed so that the SDP of every connection looks the same.
+const (
+	ptOpus = 111
+	ptVP8  = 96
+	ptRTX  = 97
+)
+
+// Header extension URIs not named by pion/sdp.
+const (
+	uriAudioLevel  = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	uriRepairedRID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+)
+
+// codecOpus and codecVP8 are what the interactive classes use. H.264 is for
+// broadcast ingest (OBS), which builds its own engine with registerH264.
+var (
+	codecOpus = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			// In-band FEC survives single losses without a round trip;
+			// DTX sends almost nothing while a participant is silent,
+			// which with 50 microphones open is most of them.
+			SDPFmtpLine:  "minptime=10;useinbandfec=1;usedtx=1",
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
+		},
+		PayloadType: ptOpus,
+	}
+	codecVP8 = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{
+				{Type: webrtc.TypeRTCPFBGoogREMB},
+				{Type: webrtc.TypeRTCPFBTransportCC},
+				{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+				{Type: webrtc.TypeRTCPFBNACK},
+				{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+			},
+		},
+		PayloadType: ptVP8,
+	}
+	codecRTX = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", ptVP8),
+		},
+		PayloadType: ptRTX,
+	}
+)
+
+// newMediaEngine registers the codecs and header extensions of one side.
+// The publisher side reads simulcast (mid, rid, repaired rid) and audio
+// levels and sends TWCC feedback so that the browser's encoder gets the
+// bandwidth to send all layers; the subscriber side needs only mid and the
+// TWCC sequence numbers its estimate runs on.
+func newMediaEngine(kind apiKind) (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	for _, c := range []webrtc.RTPCodecParameters{codecVP8, codecRTX} {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	video := []string{sdp.SDESMidURI, sdp.TransportCCURI}
+	audio := []string{sdp.SDESMidURI, sdp.TransportCCURI}
+	if kind == apiPublisher {
+		video = append(video, sdp.SDESRTPStreamIDURI, uriRepairedRID)
+		audio = append(audio, uriAudioLevel)
+	}
+	for _, uri := range video {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	for _, uri := range audio {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// newAPI builds the Pion API of one side. Neither side registers Pion's
+// NACK responder: its 1,024-packet buffer per stream per subscriber is most
+// of a default connection's memory, and the SFU answers NACKs from the
+// shared per-stream packet cache instead.
+func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (*webrtc.API, error) {
+	m, err := newMediaEngine(kind)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: media engine: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	switch kind {
+	case apiPublisher:
+		// Receiver reports and NACKs towards the publisher: upstream loss
+		// is repaired once, before the fan-out.
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(rr)
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(gen)
+		fb, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(fb)
+	case apiSubscriber:
+		// Sender reports let the browser synchronise audio and video and
+		// measure the round trip.
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(sr)
+		if ccf != nil {
+			hx, err := twcc.NewHeaderExtensionInterceptor()
+			if err != nil {
+				return nil, err
+			}
+			ir.Add(hx)
+			ir.Add(ccf)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+}

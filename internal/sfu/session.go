@@ -1,0 +1,342 @@
+package sfu
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/webrtc/v4"
+)
+
+// Session is the media of one live class: its peers, their published
+// tracks, and the groups and blocks that decide who receives what.
+type Session struct {
+	srv   *Server
+	class store.ClassID
+
+	mu       sync.Mutex
+	peers    map[ParticipantID]*Peer
+	tracks   map[TrackID]*upTrack
+	groups   map[ParticipantID]GroupID
+	blocked  map[TrackID]bool
+	speakers map[GroupID]ParticipantID
+	stop     chan struct{} // closes the ticker; nil while it is not running
+	ticker   sync.WaitGroup
+	// joining counts joins under way, during which the session must not
+	// be forgotten even if it is empty; guarded by srv.mu.
+	joining int
+}
+
+func newSession(srv *Server, class store.ClassID) *Session {
+	return &Session{
+		srv: srv, class: class,
+		peers:    map[ParticipantID]*Peer{},
+		tracks:   map[TrackID]*upTrack{},
+		groups:   map[ParticipantID]GroupID{},
+		blocked:  map[TrackID]bool{},
+		speakers: map[GroupID]ParticipantID{},
+	}
+}
+
+// Class returns the class the session belongs to.
+func (ss *Session) Class() store.ClassID { return ss.class }
+
+// peer returns participant p's Peer, or nil.
+func (ss *Session) peer(p ParticipantID) *Peer {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.peers[p]
+}
+
+// join creates participant p's Peer, replacing an earlier one.
+func (ss *Session) join(p ParticipantID, sig Signaller) (*Peer, error) {
+	if old := ss.peer(p); old != nil {
+		old.Close()
+	}
+	peer, err := newPeer(ss, p, sig)
+	if err != nil {
+		return nil, err
+	}
+	ss.mu.Lock()
+	if old := ss.peers[p]; old != nil {
+		// A concurrent join of the same participant won; this one
+		// replaces it as well.
+		ss.mu.Unlock()
+		old.Close()
+		ss.mu.Lock()
+	}
+	ss.peers[p] = peer
+	if ss.stop == nil {
+		ss.stop = make(chan struct{})
+		stop := ss.stop
+		ss.ticker.Go(func() { ss.run(stop) })
+	}
+	ss.reconcileLocked(peer)
+	ss.mu.Unlock()
+	peer.start()
+	return peer, nil
+}
+
+// leave removes peer from the session and unpublishes its tracks. It
+// returns the events to report.
+func (ss *Session) leave(peer *Peer) {
+	var gone []TrackInfo
+	ss.mu.Lock()
+	if ss.peers[peer.id] == peer {
+		delete(ss.peers, peer.id)
+	}
+	for id, t := range ss.tracks {
+		if t.owner == peer {
+			delete(ss.tracks, id)
+			gone = append(gone, t.info)
+		}
+	}
+	peer.mu.Lock()
+	peer.closed = true
+	peer.releaseAllLocked()
+	peer.mu.Unlock()
+	for _, o := range ss.peers {
+		ss.reconcileLocked(o)
+	}
+	var stop chan struct{}
+	if len(ss.peers) == 0 {
+		stop, ss.stop = ss.stop, nil
+	}
+	ss.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		ss.ticker.Wait()
+		ss.dropIfIdle()
+	}
+	for _, t := range gone {
+		ss.srv.events.TrackUnpublished(ss.class, t)
+	}
+}
+
+// dropIfIdle forgets the session when nobody is in it and it holds no
+// group or block worth keeping for a participant who comes back.
+func (ss *Session) dropIfIdle() {
+	srv := ss.srv
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	ss.mu.Lock()
+	idle := len(ss.peers) == 0 && len(ss.groups) == 0 && len(ss.blocked) == 0 && ss.joining == 0
+	ss.mu.Unlock()
+	if idle && srv.sessions[ss.class] == ss {
+		delete(srv.sessions, ss.class)
+	}
+}
+
+// close closes every peer.
+func (ss *Session) close() {
+	ss.mu.Lock()
+	peers := make([]*Peer, 0, len(ss.peers))
+	for _, p := range ss.peers {
+		peers = append(peers, p)
+	}
+	ss.mu.Unlock()
+	for _, p := range peers {
+		p.Close()
+	}
+}
+
+// publish registers one layer of a track that started arriving and starts
+// forwarding it.
+func (ss *Session) publish(peer *Peer, spec PublishedTrack, remote *webrtc.TrackRemote, layer int, levelExt uint8) {
+	id := MakeTrackID(peer.id, spec.Source)
+	ss.mu.Lock()
+	if peer.isClosed() || ss.peers[peer.id] != peer {
+		ss.mu.Unlock()
+		return
+	}
+	t, ok := ss.tracks[id]
+	isNew := !ok || t.owner != peer
+	if isNew {
+		var err error
+		t, err = newUpTrack(peer, spec, remote.Kind())
+		if err != nil {
+			ss.mu.Unlock()
+			peer.log.Warn("cannot forward a published track", "track", string(id), "err", err)
+			return
+		}
+		ss.tracks[id] = t
+	}
+	if layer >= t.layers() {
+		ss.mu.Unlock()
+		peer.log.Warn("published layer not declared", "track", string(id), "rid", remote.RID())
+		return
+	}
+	t.readers.Add(1)
+	peer.wg.Go(func() { t.read(remote, layer, levelExt) })
+	if isNew {
+		for _, o := range ss.peers {
+			ss.reconcileLocked(o)
+		}
+	}
+	ss.mu.Unlock()
+	if isNew {
+		ss.srv.events.TrackPublished(ss.class, t.info)
+	}
+}
+
+// readerDone is called when one layer of t stops arriving; the track is
+// unpublished with its last layer.
+func (ss *Session) readerDone(t *upTrack) {
+	if t.readers.Add(-1) > 0 {
+		return
+	}
+	ss.mu.Lock()
+	if ss.tracks[t.info.ID] != t {
+		ss.mu.Unlock()
+		return
+	}
+	delete(ss.tracks, t.info.ID)
+	for _, o := range ss.peers {
+		ss.reconcileLocked(o)
+	}
+	ss.mu.Unlock()
+	ss.srv.events.TrackUnpublished(ss.class, t.info)
+}
+
+// setGroup moves p to group g.
+func (ss *Session) setGroup(p ParticipantID, g GroupID) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.groups[p] == g {
+		return
+	}
+	if g == "" {
+		delete(ss.groups, p)
+	} else {
+		ss.groups[p] = g
+	}
+	for _, o := range ss.peers {
+		ss.reconcileLocked(o)
+	}
+}
+
+// block stops or resumes forwarding p's source.
+func (ss *Session) block(p ParticipantID, src Source, blocked bool) {
+	id := MakeTrackID(p, src)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.blocked[id] == blocked {
+		return
+	}
+	if blocked {
+		ss.blocked[id] = true
+	} else {
+		delete(ss.blocked, id)
+	}
+	for _, o := range ss.peers {
+		ss.reconcileLocked(o)
+	}
+}
+
+// visibleLocked returns the tracks peer may receive, sorted by ID: those
+// of the other participants of its group that are not blocked.
+func (ss *Session) visibleLocked(peer *Peer) []*upTrack {
+	g := ss.groups[peer.id]
+	var out []*upTrack
+	for id, t := range ss.tracks {
+		if t.owner == peer || ss.groups[t.info.Participant] != g || ss.blocked[id] {
+			continue
+		}
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *upTrack) int {
+		switch {
+		case a.info.ID < b.info.ID:
+			return -1
+		case a.info.ID > b.info.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// reconcileLocked brings what peer receives in line with what it may see
+// and wants: announce the visible tracks, give every visible microphone
+// and every wanted visible video a transceiver, release the others.
+func (ss *Session) reconcileLocked(peer *Peer) {
+	visible := ss.visibleLocked(peer)
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	if peer.closed {
+		return
+	}
+	peer.announceLocked(visible)
+	var audio, video []*upTrack
+	byID := make(map[TrackID]*upTrack, len(visible))
+	for _, t := range visible {
+		byID[t.info.ID] = t
+		if t.kind == webrtc.RTPCodecTypeAudio {
+			audio = append(audio, t)
+		}
+	}
+	for _, r := range peer.want {
+		if t, ok := byID[r.Track]; ok && t.kind == webrtc.RTPCodecTypeVideo {
+			video = append(video, t)
+		}
+	}
+	peer.assignLocked(audio, video)
+}
+
+// run is the session's clock: layer choice, quality and active speaker.
+func (ss *Session) run(stop chan struct{}) {
+	tick := time.NewTicker(ss.srv.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			ss.tick(now)
+		}
+	}
+}
+
+// tick runs one round of the session's periodic work.
+func (ss *Session) tick(now time.Time) {
+	type speaker struct {
+		g GroupID
+		p ParticipantID
+	}
+	var changed []speaker
+	ss.mu.Lock()
+	peers := make([]*Peer, 0, len(ss.peers))
+	for _, p := range ss.peers {
+		peers = append(peers, p)
+	}
+	loudest := map[GroupID]*upTrack{}
+	for _, t := range ss.tracks {
+		if t.kind != webrtc.RTPCodecTypeAudio || ss.blocked[t.info.ID] {
+			continue
+		}
+		// Louder than about -50 dBov: speech, not room noise.
+		const threshold = (127 - 50) << 8
+		lv := t.level(now)
+		if lv < threshold {
+			continue
+		}
+		g := ss.groups[t.info.Participant]
+		if best := loudest[g]; best == nil || lv > best.level(now) {
+			loudest[g] = t
+		}
+	}
+	for g, t := range loudest {
+		if ss.speakers[g] != t.info.Participant {
+			ss.speakers[g] = t.info.Participant
+			changed = append(changed, speaker{g, t.info.Participant})
+		}
+	}
+	ss.mu.Unlock()
+	for _, c := range changed {
+		ss.srv.events.ActiveSpeaker(ss.class, c.g, c.p)
+	}
+	for _, p := range peers {
+		p.tick(now)
+	}
+}

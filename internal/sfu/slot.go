@@ -1,0 +1,230 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/liveclass/liveclass/internal/media/bwe"
+	"github.com/liveclass/liveclass/internal/media/fanout"
+	"github.com/liveclass/liveclass/internal/media/rewrite"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// slot is one transceiver of a subscriber connection's pool. It carries
+// one published track at a time and keeps its SSRC, sequence numbers and
+// timestamps continuous when it moves to another track, so that a tile
+// change needs no renegotiation and the browser's receiver just sees a
+// stream that continues with a keyframe.
+type slot struct {
+	p     *Peer
+	kind  webrtc.RTPCodecType
+	tr    *webrtc.RTPTransceiver
+	track *webrtc.TrackLocalStaticRTP
+	ssrc  uint32
+	mid   string // set once the transceiver is negotiated; guarded by p.mu
+
+	// Guarded by p.mu.
+	up    *upTrack
+	sel   *bwe.Selector // nil for a track without simulcast
+	req   VideoRequest
+	layer int // the layer asked of the forwarder
+
+	// The forwarding and RTCP goroutines read these without p.mu.
+	sub atomic.Pointer[fanout.Subscriber]
+	upA atomic.Pointer[upTrack]
+
+	// The newest packet written, to continue from when the slot moves to
+	// another track: sequence number (bit 16 set once written), timestamp
+	// and wall-clock time.
+	lastSeq atomic.Uint32
+	lastTS  atomic.Uint32
+	lastAt  atomic.Int64
+}
+
+// newSlot adds a send-only transceiver to p's subscriber connection and
+// starts reading its RTCP.
+func newSlot(p *Peer, kind webrtc.RTPCodecType) (*slot, error) {
+	n := len(p.audio)
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	prefix := "a"
+	if kind == webrtc.RTPCodecTypeVideo {
+		n = len(p.video)
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		prefix = "v"
+	}
+	name := fmt.Sprintf("%s%d", prefix, n)
+	track, err := webrtc.NewTrackLocalStaticRTP(codec, name, name)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: slot track: %w", err)
+	}
+	tr, err := p.sub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: slot transceiver: %w", err)
+	}
+	sl := &slot{p: p, kind: kind, tr: tr, track: track}
+	if enc := tr.Sender().GetParameters().Encodings; len(enc) > 0 {
+		sl.ssrc = uint32(enc[0].SSRC)
+	}
+	p.wg.Go(sl.readRTCP)
+	return sl, nil
+}
+
+// subscriber returns the slot's forwarder subscription, or nil.
+func (sl *slot) subscriber() *fanout.Subscriber { return sl.sub.Load() }
+
+// Write sends one rewritten packet to the participant; the forwarder calls
+// it. It notes where the stream stands, for the next track of the slot.
+func (sl *slot) Write(b []byte) (int, error) {
+	if len(b) >= 12 {
+		seq := uint32(binary.BigEndian.Uint16(b[2:]))
+		if last := sl.lastSeq.Load(); last&0x10000 == 0 || uint16(seq-last) < 0x8000 {
+			sl.lastSeq.Store(seq | 0x10000)
+			sl.lastTS.Store(binary.BigEndian.Uint32(b[4:]))
+			sl.lastAt.Store(time.Now().UnixNano())
+		}
+	}
+	n, err := sl.track.Write(b)
+	if err == nil {
+		sl.p.packets.Add(1)
+		sl.p.bytes.Add(uint64(len(b)))
+	}
+	return n, err
+}
+
+// assign makes the slot carry t, for a subscriber whose tile is req.
+func (sl *slot) assign(t *upTrack, req VideoRequest) error {
+	clock := uint32(90000)
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		clock = 48000
+	}
+	firstSeq, firstTS := uint16(rand.Uint32()), rand.Uint32()
+	if last := sl.lastSeq.Load(); last&0x10000 != 0 {
+		firstSeq = uint16(last) + 1
+		gap := max(time.Duration(time.Now().UnixNano()-sl.lastAt.Load()), time.Millisecond)
+		firstTS = sl.lastTS.Load() + uint32(gap.Seconds()*float64(clock))
+	}
+	sl.sel, sl.layer = nil, 0
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		if t.layers() > 1 {
+			sel, err := bwe.New(bwe.Options{Layers: sl.p.ss.srv.cfg.Layers[:t.layers()], Hold: sl.p.ss.srv.cfg.LayerHold})
+			if err != nil {
+				return err
+			}
+			sl.sel = sel
+		}
+		if req.Width == 0 || req.Height == 0 {
+			sl.layer = rewrite.NoLayer
+		}
+	}
+	sub, err := t.fwd.Add(fanout.SubscriberOptions{
+		Name:   string(sl.p.id) + "←" + string(t.info.ID),
+		Writer: sl, SSRC: sl.ssrc,
+		FirstSeq: firstSeq, FirstTimestamp: firstTS, FirstPictureID: uint16(rand.Uint32()) & 0x7fff,
+		Layer: sl.layer,
+	})
+	if err != nil {
+		return err
+	}
+	sl.up, sl.req = t, req
+	sl.upA.Store(t)
+	sl.sub.Store(sub)
+	return nil
+}
+
+// release stops forwarding to the slot.
+func (sl *slot) release() {
+	if sub := sl.sub.Swap(nil); sub != nil && sl.up != nil {
+		sl.up.fwd.Remove(sub)
+	}
+	sl.upA.Store(nil)
+	sl.up, sl.sel, sl.layer = nil, nil, 0
+}
+
+// choose picks the layer for the slot's video given its share of the
+// estimate, switches to it, and returns the bitrate it takes.
+func (sl *slot) choose(now time.Time, share int) int {
+	layers := sl.p.ss.srv.cfg.Layers
+	want := 0
+	switch {
+	case sl.req.Width == 0 || sl.req.Height == 0:
+		want = rewrite.NoLayer
+	case sl.sel != nil:
+		want = sl.sel.Select(now, share, sl.req.Width, sl.req.Height)
+	}
+	if want != sl.layer {
+		if sub := sl.subscriber(); sub != nil {
+			if err := sub.SetLayer(want); err == nil {
+				sl.layer = want
+			}
+		}
+	}
+	switch {
+	case sl.layer == rewrite.NoLayer:
+		return 0
+	case sl.sel == nil:
+		return layers[len(layers)-1].Bitrate
+	}
+	return layers[sl.layer].Bitrate
+}
+
+// readRTCP handles the participant's feedback on this slot until the
+// connection closes: NACKs answered from the packet cache, keyframe
+// requests passed on through the throttle, REMB and receiver reports for
+// the estimate and the quality.
+func (sl *slot) readRTCP() {
+	p := sl.p
+	for {
+		pkts, _, err := sl.tr.Sender().ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pk := pkt.(type) {
+			case *rtcp.TransportLayerNack:
+				sub := sl.sub.Load()
+				for _, pair := range pk.Nacks {
+					for _, seq := range pair.PacketList() {
+						p.nacked.Add(1)
+						if sub != nil && sub.Retransmit(seq) {
+							p.rtx.Add(1)
+						}
+					}
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				if up, sub := sl.upA.Load(), sl.sub.Load(); up != nil && sub != nil {
+					cur, _ := sub.Layers()
+					up.requestKeyframe(cur)
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				p.remb.Store(int64(pk.Bitrate))
+				p.rembAt.Store(time.Now().UnixNano())
+			case *rtcp.ReceiverReport:
+				for _, r := range pk.Reports {
+					if r.SSRC != sl.ssrc {
+						continue
+					}
+					p.loss.Store(uint32(r.FractionLost))
+					if r.LastSenderReport != 0 {
+						now := ntpMiddle(time.Now())
+						if d := now - r.LastSenderReport - r.Delay; d < 1<<20 { // < 16 s: sane
+							p.rtt.Store(int64(time.Duration(d) * time.Second / 65536))
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// ntpMiddle returns the middle 32 bits of the NTP time of t, the unit of
+// the LSR and DLSR fields of receiver reports (1/65536 s).
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return uint32(secs<<16 | frac>>16)
+}

@@ -1,0 +1,236 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/liveclass/liveclass/internal/media/fanout"
+	"github.com/liveclass/liveclass/internal/media/keyframe"
+	"github.com/liveclass/liveclass/internal/media/rewrite"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// rids names the simulcast layers, lowest first, as the client's offer
+// does ("q", "h", "f": quarter, half, full).
+var rids = [...]string{"q", "h", "f"}
+
+// maxLayers is the most simulcast layers a track has.
+const maxLayers = len(rids)
+
+// ridLayer maps a RID to its layer; a track without simulcast is layer 0.
+func ridLayer(rid string) (int, bool) {
+	if rid == "" {
+		return 0, true
+	}
+	for i, r := range rids {
+		if r == rid {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// upTrack is one published track: its forwarder (shared cache, rewriter per
+// subscriber) and what the session needs to know about it.
+type upTrack struct {
+	owner *Peer
+	info  TrackInfo
+	kind  webrtc.RTPCodecType
+	fwd   *fanout.Forwarder
+
+	// ssrc of each layer, for PLIs; 0 until the layer's first packet.
+	ssrc [maxLayers]atomic.Uint32
+	// subKF throttles the keyframe requests subscribers make themselves
+	// (their PLIs, a subscriber connection that just came up); the
+	// forwarder throttles those of joins and layer switches.
+	subKF [maxLayers]*keyframe.Throttle
+	// readers counts the layers still being read; the track ends when the
+	// last one does.
+	readers atomic.Int32
+
+	// loudness is the smoothed audio level of a microphone (0 silence,
+	// 127 × 256 loudest) and levelAt the arrival of its newest sample
+	// (Unix ns). Only the track's read loop writes them.
+	loudness atomic.Uint32
+	levelAt  atomic.Int64
+}
+
+// newUpTrack builds the forwarder of a track published by p.
+func newUpTrack(p *Peer, spec PublishedTrack, kind webrtc.RTPCodecType) (*upTrack, error) {
+	t := &upTrack{owner: p, kind: kind, info: TrackInfo{
+		ID: MakeTrackID(p.id, spec.Source), Participant: p.id, Source: spec.Source,
+	}}
+	layers := 1
+	codec, clock := rewrite.VP8, uint32(90000)
+	if kind == webrtc.RTPCodecTypeAudio {
+		codec, clock = rewrite.Audio, 48000
+	} else if spec.Simulcast {
+		layers = min(len(p.ss.srv.cfg.Layers), maxLayers)
+		t.info.Layers = append([]string(nil), rids[:layers]...)
+	}
+	for i := range layers {
+		kf, err := keyframe.New(keyframe.Options{})
+		if err != nil {
+			return nil, err
+		}
+		t.subKF[i] = kf
+	}
+	fwd, err := fanout.New(fanout.Options{
+		Codec: codec, ClockRate: clock, Layers: layers,
+		RequestKeyframe: t.sendPLI,
+		Logger:          p.log.With("track", string(t.info.ID)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.fwd = fwd
+	return t, nil
+}
+
+// layers returns the number of layers of the track.
+func (t *upTrack) layers() int { return max(1, len(t.info.Layers)) }
+
+// sendPLI asks the publisher for a keyframe of a layer. It is called from
+// the forwarder and must not block: WriteRTCP is one UDP send.
+func (t *upTrack) sendPLI(layer int) {
+	if t.kind != webrtc.RTPCodecTypeVideo || layer < 0 || layer >= maxLayers {
+		return
+	}
+	ssrc := t.ssrc[layer].Load()
+	if ssrc == 0 {
+		return
+	}
+	if err := t.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+		t.owner.ss.srv.counters.plis.Add(1)
+	}
+}
+
+// requestKeyframe asks for a keyframe of a layer on a subscriber's behalf,
+// at most once per throttle interval however many ask.
+func (t *upTrack) requestKeyframe(layer int) {
+	if layer < 0 || layer >= t.layers() || t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	if t.subKF[layer].Request() {
+		t.sendPLI(layer)
+	}
+}
+
+// read forwards one layer of the track until it ends. It runs on its own
+// goroutine, the only one that calls Forward for this layer.
+func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
+	defer t.owner.ss.readerDone(t)
+	t.ssrc[layer].Store(uint32(remote.SSRC()))
+	kf := t.subKF[layer]
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.owner.log.Debug("published track read ended", "track", string(t.info.ID), "layer", layer, "err", err)
+			}
+			return
+		}
+		now := time.Now()
+		pkt := buf[:n]
+		if levelExt != 0 {
+			t.observeLevel(pkt, levelExt, now)
+		}
+		if kf != nil && t.kind == webrtc.RTPCodecTypeVideo && len(pkt) > 12 {
+			// The throttle of subscriber requests learns of keyframes
+			// too, so that it re-asks only when none came.
+			var p rewrite.Packet
+			if rewrite.Parse(&p, pkt, rewrite.VP8, layer, now) == nil && p.Keyframe {
+				kf.Keyframe()
+			}
+		}
+		if err := t.fwd.Forward(layer, pkt, now); err != nil {
+			t.owner.ss.srv.counters.dropped.Add(1)
+		}
+	}
+}
+
+// observeLevel folds a packet's audio level (RFC 6464) into the smoothed
+// loudness. The exponential average over about eight packets (160 ms)
+// ignores clicks and keeps a speaker through the gaps between words.
+func (t *upTrack) observeLevel(pkt []byte, id uint8, now time.Time) {
+	v, ok := headerExtension(pkt, id)
+	if !ok || len(v) < 1 {
+		return
+	}
+	loud := uint32(127-v[0]&0x7f) << 8
+	old := t.loudness.Load()
+	t.loudness.Store((old*7 + loud) / 8)
+	t.levelAt.Store(now.UnixNano())
+}
+
+// level returns the smoothed loudness, 0 when the microphone has sent
+// nothing for a while (DTX sends almost nothing in silence).
+func (t *upTrack) level(now time.Time) uint32 {
+	if now.UnixNano()-t.levelAt.Load() > int64(time.Second/2) {
+		return 0
+	}
+	return t.loudness.Load()
+}
+
+// headerExtension returns the value of RTP header extension id in pkt,
+// without allocating: one-byte (RFC 8285 0xBEDE) and two-byte forms.
+func headerExtension(pkt []byte, id uint8) ([]byte, bool) {
+	if len(pkt) < 12 || pkt[0]&0x10 == 0 {
+		return nil, false
+	}
+	off := 12 + 4*int(pkt[0]&0x0f)
+	if off+4 > len(pkt) {
+		return nil, false
+	}
+	profile := binary.BigEndian.Uint16(pkt[off:])
+	end := off + 4 + 4*int(binary.BigEndian.Uint16(pkt[off+2:]))
+	if end > len(pkt) {
+		return nil, false
+	}
+	i := off + 4
+	switch {
+	case profile == 0xbede:
+		for i < end {
+			b := pkt[i]
+			if b == 0 { // padding
+				i++
+				continue
+			}
+			eid, l := b>>4, int(b&0x0f)+1
+			if eid == 15 {
+				return nil, false
+			}
+			i++
+			if i+l > end {
+				return nil, false
+			}
+			if eid == id {
+				return pkt[i : i+l], true
+			}
+			i += l
+		}
+	case profile&0xfff0 == 0x1000:
+		for i+1 < end {
+			eid := pkt[i]
+			if eid == 0 {
+				i++
+				continue
+			}
+			l := int(pkt[i+1])
+			i += 2
+			if i+l > end {
+				return nil, false
+			}
+			if eid == id {
+				return pkt[i : i+l], true
+			}
+			i += l
+		}
+	}
+	return nil, false
+}

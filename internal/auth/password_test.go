@@ -100,6 +100,7 @@ func TestVerifyMalformedHash(t *testing.T) {
 // default parameters (the figure quoted on DefaultHashParams).
 func BenchmarkHashPassword(b *testing.B) {
 	p := DefaultHashParams()
+	reportCPU(b)
 	for b.Loop() {
 		if _, err := HashPassword("correct horse battery", p); err != nil {
 			b.Fatal(err)
@@ -112,6 +113,7 @@ func BenchmarkVerifyPassword(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	reportCPU(b)
 	for b.Loop() {
 		if ok, err := VerifyPassword("correct horse battery", h); !ok || err != nil {
 			b.Fatal(ok, err)

@@ -467,3 +467,63 @@ func BenchmarkForwardNoNetwork(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentUse runs what the SFU runs at once: one read loop per
+// layer forwarding, NACKs being answered, layers being chosen, and
+// subscribers joining and leaving. The race detector checks it.
+func TestConcurrentUse(t *testing.T) {
+	var pl plis
+	f := newForwarder(t, 3, &pl)
+	var subs []*Subscriber
+	var recs []*recorder
+	for i := range 4 {
+		r := &recorder{}
+		s, err := f.Add(SubscriberOptions{Name: fmt.Sprint("s", i), Writer: r, Layer: i % 3})
+		must(t, err)
+		subs, recs = append(subs, s), append(recs, r)
+	}
+	var wg sync.WaitGroup
+	for layer := range 3 {
+		wg.Go(func() {
+			src := newSource(layer, uint16(layer*1000), 200)
+			src.keyEvery = 5
+			for range 600 {
+				raw, _ := src.next()
+				if err := f.Forward(layer, raw, src.arrival); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 600 {
+			s := subs[i%len(subs)]
+			s.Retransmit(uint16(i))
+			if i%50 == 0 {
+				if err := s.SetLayer(i / 50 % 3); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		for range 100 {
+			s, err := f.Add(SubscriberOptions{Name: "short", Writer: &recorder{}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.Remove(s)
+		}
+	})
+	wg.Wait()
+	if f.Len() != 4 {
+		t.Fatalf("Len = %d after the joins and leaves, want 4", f.Len())
+	}
+	for i, r := range recs {
+		if len(r.seqs()) == 0 {
+			t.Fatalf("subscriber %d received nothing", i)
+		}
+	}
+}

@@ -403,6 +403,7 @@ func benchmarkForward(b *testing.B, n int, batch bool) {
 	}
 	reportPerPacket(b, n, threadCPU(b).sub(cpu0), mallocs()-allocs0)
 	checkDelivered(b, r)
+	reportDelivered(b, r)
 }
 
 // BenchmarkFanoutPionBaseline is the same-run baseline: a plain Pion
@@ -431,6 +432,7 @@ func BenchmarkFanoutPionBaseline(b *testing.B) {
 			}
 			reportPerPacket(b, n, threadCPU(b).sub(cpu0), mallocs()-allocs0)
 			checkDelivered(b, r)
+			reportDelivered(b, r)
 		})
 	}
 }
@@ -447,8 +449,81 @@ func checkDelivered(b *testing.B, r *rig) {
 		}
 		return true
 	})
+}
+
+// reportDelivered adds the share of the packets sent that arrived (UDP on
+// a busy loopback drops some when a receiver falls behind).
+func reportDelivered(b *testing.B, r *rig) {
 	b.ReportMetric(float64(r.received.Load())/float64(b.N*len(r.pairs)), "delivered/pkt")
 }
 
 // Compile-time check that a Pion track is a Writer.
 var _ Writer = (*webrtc.TrackLocalStaticRTP)(nil)
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// BenchmarkSubscriberMemory reports the live heap per subscriber connection
+// once 1,100 packets have flowed (enough to fill Pion's 1,024-packet NACK
+// buffer), for the liveclass path (shared packet cache, no per-subscriber
+// interceptors) and for the default-interceptor baseline. The figure counts
+// both ends of each loopback connection; the client ends are configured
+// alike in both cases, so the difference is the server side's. Its op is
+// one packet forwarded to every subscriber.
+func BenchmarkSubscriberMemory(b *testing.B) {
+	const n = 20
+	for _, tc := range []struct {
+		name string
+		opts rigOptions
+	}{
+		{"liveclass", rigOptions{batch: true}},
+		{"baseline", rigOptions{interceptors: defaultInterceptors}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			before := heapInUse()
+			r := newRig(b, n, tc.opts)
+			src := newSource(0, 1, 1200)
+			var send func()
+			if tc.opts.interceptors == defaultInterceptors {
+				var pkt rtp.Packet
+				send = func() {
+					raw, _ := src.next()
+					must(b, pkt.Unmarshal(raw))
+					for _, p := range r.pairs {
+						must(b, p.track.WriteRTP(&pkt))
+					}
+				}
+			} else {
+				var pl plis
+				f, err := New(Options{
+					Codec: rewrite.VP8, ClockRate: 90000, Layers: 1,
+					RequestKeyframe: pl.request, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+					Batch: r.batch,
+				})
+				must(b, err)
+				for i, p := range r.pairs {
+					_, err := f.Add(SubscriberOptions{Name: fmt.Sprint("sub", i), Writer: p.track})
+					must(b, err)
+				}
+				send = func() {
+					raw, _ := src.next()
+					must(b, f.Forward(0, raw, src.arrival))
+				}
+			}
+			for range 1100 {
+				send()
+			}
+			for b.Loop() {
+				send()
+			}
+			checkDelivered(b, r)
+			after := heapInUse()
+			b.ReportMetric(float64(after-before)/n, "heap-B/sub")
+		})
+	}
+}

@@ -275,6 +275,7 @@ type Store interface {
 	Classes
 	Enrollments
 	Recordings
+	Live
 	// Ping reports whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

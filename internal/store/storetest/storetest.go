@@ -46,6 +46,11 @@ func Run(t *testing.T, open Opener) {
 		{"Recordings", testRecordings},
 		{"Batches", testBatches},
 		{"Cancellation", testCancellation},
+		{"Attendance", testAttendance},
+		{"Chat", testChat},
+		{"Polls", testPolls},
+		{"ClassStatus", testClassStatus},
+		{"LiveCascade", testLiveCascade},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

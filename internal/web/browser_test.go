@@ -206,6 +206,42 @@ func waitText(s string, timeout time.Duration) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// everyControlNamed fails the step when a control on the page has no
+// accessible name: a screen-reader user could not tell what it does.
+func everyControlNamed() chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		doc, err := chromedp.Nodes(chromedp.CSS("html"))(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		res, err := cdp.Call(ctx, tg, accessibility.QueryAXTree, accessibility.QueryAXTreeParams{BackendNodeID: doc[0].BackendNodeID})
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		var unnamed []string
+		for _, ax := range res.Nodes {
+			if ax.Ignored || ax.Role == nil {
+				continue
+			}
+			var role, name string
+			_ = json.Unmarshal(ax.Role.Value, &role)
+			if ax.Name != nil {
+				_ = json.Unmarshal(ax.Name.Value, &name)
+			}
+			switch role {
+			case "button", "link", "textbox", "searchbox", "combobox", "checkbox", "spinbutton", "radio", "menuitem":
+				if strings.TrimSpace(name) == "" {
+					unnamed = append(unnamed, fmt.Sprintf("%s (backend node %d)", role, ax.BackendDOMNodeID))
+				}
+			}
+		}
+		if len(unnamed) > 0 {
+			return chromedp.Void{}, fmt.Errorf("controls without an accessible name: %s", strings.Join(unnamed, ", "))
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
 // step runs actions with a deadline and names the step in a failure.
 func step(t *testing.T, ctx context.Context, what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -232,7 +268,9 @@ func TestBrowserEnrollAndJoin(t *testing.T) {
 	student := newBrowser(t)
 	step(t, student, "student signs up", wait,
 		chromedp.Navigate(base+"/"),
+		everyControlNamed(),
 		follow("link", "Sign up"),
+		everyControlNamed(),
 		typeInto("Name", "Stu Dent"),
 		typeInto("Email", "stu@example.com"),
 		// A password field has no textbox role in the tree, only its label.
@@ -252,6 +290,7 @@ func TestBrowserEnrollAndJoin(t *testing.T) {
 		follow("button", "Sign in"),
 		follow("link", "Teaching"),
 		follow("link", "New class"),
+		everyControlNamed(),
 	)
 	// The form takes whole seconds: round up, never down, so that the
 	// student has the full 5 seconds to get to the class page.
@@ -265,6 +304,7 @@ func TestBrowserEnrollAndJoin(t *testing.T) {
 		typeInto("Category", "Testing"),
 		follow("button", "Create class"),
 		waitText("The class is scheduled.", wait),
+		everyControlNamed(),
 	)
 
 	// The student finds it by title, opens it and enrolls.
@@ -276,6 +316,7 @@ func TestBrowserEnrollAndJoin(t *testing.T) {
 		waitText("Seats left", wait),
 		follow("button", "Enroll"),
 		waitText("You are enrolled.", wait),
+		everyControlNamed(),
 	)
 	classPage, err := chromedp.Run(student, chromedp.Location())
 	if err != nil || !strings.Contains(classPage, "/classes/") {

@@ -41,9 +41,15 @@ func (p classPage) JoinPending() bool { return p.Join == joinPending }
 // Upcoming reports whether the class has yet to start.
 func (p classPage) Upcoming() bool { return p.Class.IsUpcoming(p.Now) }
 
+// Over reports whether the class has ended, by status or by the clock
+// (a class nobody marked ENDED is still over after its end time).
+func (p classPage) Over() bool {
+	return p.Class.Status == store.StatusEnded || !p.Now.Before(p.Class.EndTime)
+}
+
 // Open reports whether enrollment can still change.
 func (p classPage) Open() bool {
-	return p.Class.Status == store.StatusScheduled || p.Class.Status == store.StatusLive
+	return (p.Class.Status == store.StatusScheduled || p.Class.Status == store.StatusLive) && !p.Over()
 }
 
 func (u *UI) classPage(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestNavigationFollowsRole(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	student := e.user("s@example.com", "Sam Student", store.RoleStudent)
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
@@ -39,6 +40,7 @@ func TestNavigationFollowsRole(t *testing.T) {
 }
 
 func TestSignUpWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	b := e.browser()
 
@@ -72,6 +74,7 @@ func TestSignUpWithoutJavaScript(t *testing.T) {
 }
 
 func TestAccountFormsNeedTheirCSRFToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.user("s@example.com", "Sam", store.RoleStudent)
 	b := e.browser()
@@ -89,6 +92,7 @@ func TestAccountFormsNeedTheirCSRFToken(t *testing.T) {
 }
 
 func TestSignInAndOut(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.user("s@example.com", "Sam", store.RoleStudent)
 	b := e.browser()
@@ -118,6 +122,7 @@ func TestSignInAndOut(t *testing.T) {
 }
 
 func TestSignUpDisabled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signupDisabled: true})
 	b := e.browser()
 	mustLack(t, b.get("/"), `href="/signup"`)
@@ -125,6 +130,7 @@ func TestSignUpDisabled(t *testing.T) {
 }
 
 func TestCatalogueFilters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	now := e.clock.Now()
@@ -179,6 +185,7 @@ func TestCatalogueFilters(t *testing.T) {
 }
 
 func TestCataloguePages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	now := e.clock.Now()
@@ -218,6 +225,7 @@ func TestCataloguePages(t *testing.T) {
 }
 
 func TestClassPageEnrollAndJoin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	student := e.user("s@example.com", "Sam Student", store.RoleStudent)
@@ -276,6 +284,7 @@ func TestClassPageEnrollAndJoin(t *testing.T) {
 }
 
 func TestEnrollRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	student := e.user("s@example.com", "Sam Student", store.RoleStudent)
@@ -318,7 +327,23 @@ func TestEnrollRefusals(t *testing.T) {
 	mustContain(t, r, "enrollment is closed")
 }
 
+// A class past its end is over even if nothing marked it ENDED: no
+// enrolling, no Join, and the page says so.
+func TestClassOverByClock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{fixedClock: true})
+	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
+	student := e.user("s@example.com", "Sam Student", store.RoleStudent)
+	c := e.class(mentor, "Yesterday", e.clock.Now().Add(time.Hour), nil)
+	e.clock.Set(e.clock.Now().Add(3 * time.Hour))
+	r := e.signedIn(student).get("/classes/" + string(c.ID))
+	wantStatus(t, r, http.StatusOK)
+	mustContain(t, r, "This class has ended.")
+	mustLack(t, r, ">Enroll</button>", "Join class", "Starts in", "live now")
+}
+
 func TestDashboard(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	student := e.user("s@example.com", "Sam Student", store.RoleStudent)
@@ -348,6 +373,7 @@ func TestDashboard(t *testing.T) {
 }
 
 func TestMentorPagesRefuseOthers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	other := e.user("o@example.com", "Otto Mentor", store.RoleMentor)
@@ -391,6 +417,7 @@ func classForm(title, start, end string) url.Values {
 }
 
 func TestMentorCreatesEditsAndCancels(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{fixedClock: true})
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
 	b := e.signedIn(mentor)
@@ -502,6 +529,7 @@ func TestMentorCreatesEditsAndCancels(t *testing.T) {
 }
 
 func TestAdminUsers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	admin := e.user("a@example.com", "Ada Admin", store.RoleAdmin)
 	mentor := e.user("m@example.com", "Mia Mentor", store.RoleMentor)
@@ -533,6 +561,7 @@ func TestAdminUsers(t *testing.T) {
 }
 
 func TestNotFoundAndStatic(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	b := e.browser()
 	for _, p := range []string{"/no-such-page", "/classes/no-such-class"} {
@@ -561,6 +590,7 @@ func TestNotFoundAndStatic(t *testing.T) {
 
 // The session the pages start is the API's session too.
 func TestPageSessionIsAPISession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	u := e.user("s@example.com", "Sam", store.RoleStudent)
 	b := e.signedIn(u)

@@ -46,8 +46,8 @@ wait_ready() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-bench() { # name database_url
-	local name=$1 db=$2 port url
+bench() { # name database_url [database pid]
+	local name=$1 db=$2 dbpid=${3:-} port url pids_arg
 	port=$(free_port)
 	url=http://127.0.0.1:$port
 	echo
@@ -56,10 +56,11 @@ bench() { # name database_url
 		--listen "127.0.0.1:$port" --data-dir "$work/data-$name" --database-url "$db" \
 		--signin-rate-limit 0 --log-level "$LOG_LEVEL" >"$work/$name.out" 2>"$work/$name.log" &
 	pids+=($!)
+	pids_arg=$!${dbpid:+,$dbpid}
 	wait_ready "$url"
 	LIVECLASS_ADMIN_PASSWORD=bench-admin-password taskset -c "$TESTER_CPU" "$bin" loadtest join \
-		--url "$url" --users "$USERS" --concurrency "$CONCURRENCY" --duration "$DURATION"
-	taskset -c "$TESTER_CPU" "$bin" loadtest healthz --url "$url" --concurrency "$CONCURRENCY" --duration "$DURATION"
+		--url "$url" --users "$USERS" --concurrency "$CONCURRENCY" --duration "$DURATION" --server-pid "$pids_arg"
+	taskset -c "$TESTER_CPU" "$bin" loadtest healthz --url "$url" --concurrency "$CONCURRENCY" --duration "$DURATION" --server-pid "$pids_arg"
 	kill "${pids[-1]}"
 	wait "${pids[-1]}" || true
 	unset 'pids[-1]'
@@ -79,7 +80,7 @@ if [ "$which" = postgres ] || [ "$which" = all ]; then
 	# server costs, and the tester keeps its own core.
 	runuser -u postgres -- taskset -c "$SERVER_CPU" "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" \
 		-o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=100" -w start >/dev/null
-	bench postgres "postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+	bench postgres "postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable" "$(head -1 "$work/pg/postmaster.pid")"
 fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

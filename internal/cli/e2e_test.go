@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -369,11 +370,12 @@ func TestLoadGenerator(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "", map[string]string{"signin_rate_limit": "0"})
 	srv := start(t, cfg)
 	code, out, errOut := runMain(t, []string{"LIVECLASS_ADMIN_PASSWORD=" + adminPassword},
-		"loadtest", "join", "--url", srv.url, "--users", "3", "--concurrency", "2", "--duration", "300ms", "--warmup", "100ms", "--list-every", "3")
+		"loadtest", "join", "--url", srv.url, "--users", "3", "--concurrency", "2", "--duration", "300ms", "--warmup", "100ms", "--list-every", "3",
+		"--server-pid", strconv.Itoa(os.Getpid()))
 	if code != 0 {
 		t.Fatalf("loadtest join: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"generateLiveClassToken", "listLiveClasses", "tester CPU", "sign-in"} {
+	for _, want := range []string{"generateLiveClassToken", "listLiveClasses", "tester CPU", "server CPU", "per request", "sign-in"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("report lacks %q:\n%s", want, out)
 		}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +48,8 @@ func loadtestCmd(ctx context.Context, e Env, args []string) error {
 	fs.IntVar(&o.concurrency, "concurrency", 16, "requests in flight at once")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to measure")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long to run before measuring")
+	var serverPIDs string
+	fs.StringVar(&serverPIDs, "server-pid", "", "comma-separated process IDs of the server (and database) on this machine, to report their CPU time per request")
 	if scenario == "join" {
 		fs.IntVar(&o.users, "users", 50, "students (virtual users); CHIME classes hold 50, so more use several classes")
 		fs.IntVar(&o.listEvery, "list-every", 10, "make every n-th request a listLiveClasses (0: never)")
@@ -57,6 +61,13 @@ func loadtestCmd(ctx context.Context, e Env, args []string) error {
 	}
 	if err := noArgs(fs); err != nil {
 		return err
+	}
+	for _, f := range strings.FieldsFunc(serverPIDs, func(r rune) bool { return r == ',' || r == ' ' }) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			return usagef("loadtest: --server-pid: %q is not a process ID", f)
+		}
+		o.serverPIDs = append(o.serverPIDs, pid)
 	}
 	if o.concurrency < 1 || o.duration <= 0 || o.warmup < 0 {
 		return usagef("loadtest: --concurrency must be ≥ 1, --duration > 0 and --warmup ≥ 0")
@@ -109,6 +120,7 @@ type loadOptions struct {
 	duration, warmup              time.Duration
 	adminEmail, adminPasswordFile string
 	adminPassword                 string
+	serverPIDs                    []int
 }
 
 func loadJoin(ctx context.Context, e Env, hc *http.Client, o loadOptions) error {
@@ -221,9 +233,10 @@ type opStats struct {
 }
 
 type result struct {
-	elapsed time.Duration
-	cpu     time.Duration
-	ops     map[string]*opStats
+	elapsed   time.Duration
+	cpu       time.Duration
+	serverCPU time.Duration // 0 unless --server-pid
+	ops       map[string]*opStats
 }
 
 // measure runs op on o.concurrency workers: for o.warmup unrecorded, then
@@ -234,7 +247,7 @@ func measure(ctx context.Context, o loadOptions, op opFunc) (result, error) {
 	stats := make([]workerStats, o.concurrency)
 	warmEnd := time.Now().Add(o.warmup)
 	end := warmEnd.Add(o.duration)
-	var cpuStart time.Duration
+	var cpuStart, serverStart time.Duration
 	var measuring sync.WaitGroup
 	measuring.Add(o.concurrency)
 	var once sync.Once
@@ -251,7 +264,7 @@ func measure(ctx context.Context, o loadOptions, op opFunc) (result, error) {
 					warm = false
 					measuring.Done()
 					measuring.Wait() // all workers start measuring together
-					once.Do(func() { cpuStart = cpuTime() })
+					once.Do(func() { cpuStart, serverStart = cpuTime(), processTreeCPU(o.serverPIDs) })
 				}
 				if !now.Before(end) || ctx.Err() != nil {
 					if warm {
@@ -288,6 +301,9 @@ func measure(ctx context.Context, o loadOptions, op opFunc) (result, error) {
 	// Requests in flight at the end finish after it: the elapsed time runs
 	// until the last one has.
 	r := result{elapsed: time.Since(warmEnd), cpu: cpuTime() - cpuStart, ops: map[string]*opStats{}}
+	if len(o.serverPIDs) > 0 {
+		r.serverCPU = processTreeCPU(o.serverPIDs) - serverStart
+	}
 	for _, ws := range stats {
 		for name, s := range ws {
 			t := r.ops[name]
@@ -362,4 +378,66 @@ func (r result) print(w io.Writer, title string) {
 	fmt.Fprintf(w, "  %-24s %8d  %8.1f/s  errors %d\n", "all", total, float64(total)/r.elapsed.Seconds(), errs)
 	fmt.Fprintf(w, "tester CPU: %.2fs over %.1fs (%.0f%% of one core)\n",
 		r.cpu.Seconds(), r.elapsed.Seconds(), 100*r.cpu.Seconds()/r.elapsed.Seconds())
+	if r.serverCPU > 0 && total > 0 {
+		fmt.Fprintf(w, "server CPU: %.2fs over %.1fs (%.0f%% of one core), %.0fµs per request\n",
+			r.serverCPU.Seconds(), r.elapsed.Seconds(), 100*r.serverCPU.Seconds()/r.elapsed.Seconds(),
+			float64(r.serverCPU.Microseconds())/float64(total))
+	}
+}
+
+// processTreeCPU is the user plus system CPU time of the processes pids,
+// their reaped children and their live descendants (PostgreSQL's backends
+// are children of the postmaster), read from /proc. The server's own cost
+// per request, measured this way, does not depend on what else the
+// machine runs, unlike its throughput.
+func processTreeCPU(pids []int) time.Duration {
+	if len(pids) == 0 {
+		return 0
+	}
+	parent := map[int]int{}
+	ticks := map[int]int64{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) may hold spaces; fields after it are
+		// counted from its closing parenthesis.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		var sum int64
+		for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			n, _ := strconv.ParseInt(f[k], 10, 64)
+			sum += n
+		}
+		parent[pid] = ppid
+		ticks[pid] = sum
+	}
+	roots := map[int]bool{}
+	for _, p := range pids {
+		roots[p] = true
+	}
+	var total int64
+	for pid, t := range ticks {
+		for p := pid; p > 1; p = parent[p] {
+			if roots[p] {
+				total += t
+				break
+			}
+		}
+	}
+	// USER_HZ is 100 on Linux for every architecture Go supports.
+	return time.Duration(total) * (time.Second / 100)
 }

@@ -140,12 +140,16 @@ func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (
 		}
 		ir.Add(sr)
 		if ccf != nil {
+			// Outgoing packets pass the interceptors last-added first,
+			// so the congestion controller, which needs the TWCC
+			// sequence number, goes in before the interceptor that
+			// writes it.
+			ir.Add(ccf)
 			hx, err := twcc.NewHeaderExtensionInterceptor()
 			if err != nil {
 				return nil, err
 			}
 			ir.Add(hx)
-			ir.Add(ccf)
 		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil

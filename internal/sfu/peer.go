@@ -360,10 +360,8 @@ func (p *Peer) Close() {
 	p.closing.Do(func() {
 		p.ss.leave(p)
 		p.closeConnections()
+		// The estimator is closed with the connection's interceptors.
 		p.wg.Wait()
-		if p.est != nil {
-			_ = p.est.Close()
-		}
 	})
 }
 

@@ -86,6 +86,7 @@ type received struct {
 	keyframes int
 	seqs      []uint16 // in arrival order
 	layers    []byte   // origin layer of each packet (video)
+	keys      []bool   // whether each packet starts a keyframe
 	seen      map[uint16]int
 }
 
@@ -100,6 +101,7 @@ type client struct {
 	sub    *webrtc.PeerConnection
 	done   chan struct{}
 	wg     sync.WaitGroup
+	loopWG sync.WaitGroup
 
 	mu      sync.Mutex
 	tracks  []TrackInfo
@@ -178,7 +180,7 @@ func join(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name 
 			_ = c.peer.AddCandidate(PCSub, ic.ToJSON())
 		}
 	})
-	c.wg.Go(c.loop)
+	c.loopWG.Go(c.loop)
 	t.Cleanup(c.close)
 	return c
 }
@@ -277,6 +279,7 @@ func (c *client) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceive
 		r.ssrc = p.SSRC
 		r.packets++
 		r.seqs = append(r.seqs, p.Seq)
+		r.keys = append(r.keys, p.Keyframe)
 		r.seen[p.Seq]++
 		if p.Keyframe {
 			r.keyframes++
@@ -501,6 +504,7 @@ func (c *client) recv(id TrackID) received {
 	cp := *r
 	cp.seqs = slices.Clone(r.seqs)
 	cp.layers = slices.Clone(r.layers)
+	cp.keys = slices.Clone(r.keys)
 	return cp
 }
 
@@ -524,6 +528,8 @@ func (c *client) close() {
 	default:
 	}
 	close(c.done)
+	// No message is handled once the connections start closing.
+	c.loopWG.Wait()
 	c.peer.Close()
 	_ = c.pub.Close()
 	_ = c.sub.Close()

@@ -235,7 +235,8 @@ type opStats struct {
 type result struct {
 	elapsed   time.Duration
 	cpu       time.Duration
-	serverCPU time.Duration // 0 unless --server-pid
+	serverCPU []time.Duration // per --server-pid, with its descendants
+	pids      []int
 	ops       map[string]*opStats
 }
 
@@ -247,7 +248,8 @@ func measure(ctx context.Context, o loadOptions, op opFunc) (result, error) {
 	stats := make([]workerStats, o.concurrency)
 	warmEnd := time.Now().Add(o.warmup)
 	end := warmEnd.Add(o.duration)
-	var cpuStart, serverStart time.Duration
+	var cpuStart time.Duration
+	var serverStart []time.Duration
 	var measuring sync.WaitGroup
 	measuring.Add(o.concurrency)
 	var once sync.Once
@@ -300,9 +302,12 @@ func measure(ctx context.Context, o loadOptions, op opFunc) (result, error) {
 	}
 	// Requests in flight at the end finish after it: the elapsed time runs
 	// until the last one has.
-	r := result{elapsed: time.Since(warmEnd), cpu: cpuTime() - cpuStart, ops: map[string]*opStats{}}
+	r := result{elapsed: time.Since(warmEnd), cpu: cpuTime() - cpuStart, ops: map[string]*opStats{}, pids: o.serverPIDs}
 	if len(o.serverPIDs) > 0 {
-		r.serverCPU = processTreeCPU(o.serverPIDs) - serverStart
+		r.serverCPU = processTreeCPU(o.serverPIDs)
+		for i := range r.serverCPU {
+			r.serverCPU[i] -= serverStart[i]
+		}
 	}
 	for _, ws := range stats {
 		for name, s := range ws {
@@ -378,21 +383,31 @@ func (r result) print(w io.Writer, title string) {
 	fmt.Fprintf(w, "  %-24s %8d  %8.1f/s  errors %d\n", "all", total, float64(total)/r.elapsed.Seconds(), errs)
 	fmt.Fprintf(w, "tester CPU: %.2fs over %.1fs (%.0f%% of one core)\n",
 		r.cpu.Seconds(), r.elapsed.Seconds(), 100*r.cpu.Seconds()/r.elapsed.Seconds())
-	if r.serverCPU > 0 && total > 0 {
-		fmt.Fprintf(w, "server CPU: %.2fs over %.1fs (%.0f%% of one core), %.0fµs per request\n",
-			r.serverCPU.Seconds(), r.elapsed.Seconds(), 100*r.serverCPU.Seconds()/r.elapsed.Seconds(),
-			float64(r.serverCPU.Microseconds())/float64(total))
+	var server time.Duration
+	for _, d := range r.serverCPU {
+		server += d
+	}
+	if len(r.serverCPU) > 0 && total > 0 {
+		perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(total) }
+		fmt.Fprintf(w, "server CPU: %.2fs over %.1fs (%.0f%% of one core), %.0fµs per request",
+			server.Seconds(), r.elapsed.Seconds(), 100*server.Seconds()/r.elapsed.Seconds(), perReq(server))
+		if len(r.serverCPU) > 1 {
+			for i, d := range r.serverCPU {
+				fmt.Fprintf(w, "; pid %d: %.0fµs", r.pids[i], perReq(d))
+			}
+		}
+		fmt.Fprintln(w)
 	}
 }
 
-// processTreeCPU is the user plus system CPU time of the processes pids,
-// their reaped children and their live descendants (PostgreSQL's backends
-// are children of the postmaster), read from /proc. The server's own cost
+// processTreeCPU is, for each of pids, the user plus system CPU time of
+// the process, its reaped children and its live descendants (PostgreSQL's
+// backends are children of the postmaster), read from /proc. The server's own cost
 // per request, measured this way, does not depend on what else the
 // machine runs, unlike its throughput.
-func processTreeCPU(pids []int) time.Duration {
+func processTreeCPU(pids []int) []time.Duration {
 	if len(pids) == 0 {
-		return 0
+		return nil
 	}
 	parent := map[int]int{}
 	ticks := map[int]int64{}
@@ -425,19 +440,19 @@ func processTreeCPU(pids []int) time.Duration {
 		parent[pid] = ppid
 		ticks[pid] = sum
 	}
-	roots := map[int]bool{}
-	for _, p := range pids {
-		roots[p] = true
+	root := map[int]int{} // pid → index in pids
+	for i, p := range pids {
+		root[p] = i
 	}
-	var total int64
+	total := make([]time.Duration, len(pids))
 	for pid, t := range ticks {
 		for p := pid; p > 1; p = parent[p] {
-			if roots[p] {
-				total += t
+			if i, ok := root[p]; ok {
+				// USER_HZ is 100 on Linux for every architecture Go supports.
+				total[i] += time.Duration(t) * (time.Second / 100)
 				break
 			}
 		}
 	}
-	// USER_HZ is 100 on Linux for every architecture Go supports.
-	return time.Duration(total) * (time.Second / 100)
+	return total
 }

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
+
 	"github.com/liveclass/liveclass/internal/media/keyframe"
 	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"github.com/liveclass/liveclass/internal/media/rewrite"
@@ -294,6 +296,37 @@ func (s *Subscriber) askKeyframe() {
 	if layer, ok := s.rw.WantKeyframe(); ok && s.f.layers[layer].kf.Request() {
 		s.f.requestKF(layer)
 	}
+}
+
+// HandleRTCP acts on the RTCP feedback s sent about this track: each
+// sequence number a NACK lists is retransmitted from the cache, and a PLI
+// or FIR asks the publisher (through the throttle) for a keyframe of the
+// layer s receives. Reports and bandwidth feedback (receiver reports, REMB,
+// TWCC) are left to the caller's estimator. It returns how many packets
+// were retransmitted.
+func (s *Subscriber) HandleRTCP(pkts []rtcp.Packet) int {
+	sent := 0
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				// PacketList allocates; walking the bitmap does not.
+				if s.Retransmit(pair.PacketID) {
+					sent++
+				}
+				for i := range uint16(16) {
+					if pair.LostPackets&(1<<i) != 0 && s.Retransmit(pair.PacketID+i+1) {
+						sent++
+					}
+				}
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			if cur, _ := s.rw.Layers(); cur != rewrite.NoLayer && s.f.layers[cur].kf.Request() {
+				s.f.requestKF(cur)
+			}
+		}
+	}
+	return sent
 }
 
 // Retransmit answers a NACK from s for its sequence number seq, from the

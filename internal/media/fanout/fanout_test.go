@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+
 	"github.com/liveclass/liveclass/internal/media/keyframe"
 	"github.com/liveclass/liveclass/internal/media/rewrite"
 )
@@ -525,5 +527,45 @@ func TestConcurrentUse(t *testing.T) {
 		if len(r.seqs()) == 0 {
 			t.Fatalf("subscriber %d received nothing", i)
 		}
+	}
+}
+
+func TestHandleRTCP(t *testing.T) {
+	var pl plis
+	f, clock := newForwarderClock(t, 2, &pl)
+	var a recorder
+	s, err := f.Add(SubscriberOptions{Name: "a", Writer: &a, FirstSeq: 500, Layer: 1})
+	must(t, err)
+	src := newSource(1, 40, 300)
+	for range 20 {
+		raw, _ := src.next()
+		must(t, f.Forward(1, raw, src.arrival))
+	}
+	// Out 500..519 were sent. NACK 502 with 503, 505 and 518 in its
+	// bitmap, and 530, which was never sent.
+	n := s.HandleRTCP([]rtcp.Packet{
+		&rtcp.ReceiverReport{},
+		&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{
+			{PacketID: 502, LostPackets: 1<<0 | 1<<2 | 1<<15},
+			{PacketID: 530},
+		}},
+	})
+	if n != 4 {
+		t.Fatalf("HandleRTCP retransmitted %d packets, want 4", n)
+	}
+	if got, want := a.seqs()[20:], []uint16{502, 503, 505, 518}; !slices.Equal(got, want) {
+		t.Fatalf("retransmitted %v, want %v", got, want)
+	}
+	// A PLI asks for a keyframe of the subscriber's layer, through the
+	// throttle: the join's request was just now, so this one waits.
+	before := len(pl.get())
+	s.HandleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{}})
+	if len(pl.get()) != before {
+		t.Fatal("a PLI right after the join's keyframe went out unthrottled")
+	}
+	clock.advance(keyframe.DefaultInterval)
+	s.HandleRTCP([]rtcp.Packet{&rtcp.FullIntraRequest{}})
+	if got := pl.get(); len(got) != before+1 || got[len(got)-1] != 1 {
+		t.Fatalf("keyframe requests after a FIR = %v, want one more for layer 1", got)
 	}
 }

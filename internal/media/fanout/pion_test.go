@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/sys/unix"
@@ -57,6 +59,21 @@ type pcPair struct {
 	server, client *webrtc.PeerConnection
 	track          *webrtc.TrackLocalStaticRTP
 	received       atomic.Uint64
+	// ssrc is the SSRC the client receives the track on, known once
+	// its first packet arrived.
+	ssrc atomic.Uint32
+	// onRTCP, when set, gets the RTCP the client sends about the track.
+	onRTCP atomic.Pointer[func([]rtcp.Packet)]
+
+	mu   sync.Mutex
+	seqs map[uint16]int // how often each sequence number arrived
+}
+
+// got reports how often the client received sequence number seq.
+func (p *pcPair) got(seq uint16) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seqs[seq]
 }
 
 // rigOptions choose how the server side of a rig is built.
@@ -138,7 +155,7 @@ func (r *rig) connect(i int) error {
 	if err != nil {
 		return err
 	}
-	p := &pcPair{server: server}
+	p := &pcPair{server: server, seqs: map[uint16]int{}}
 	r.pairs = append(r.pairs, p)
 	client, err := r.client.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -161,8 +178,14 @@ func (r *rig) connect(i int) error {
 	r.readers.Go(func() {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := sender.Read(buf); err != nil {
+			n, _, err := sender.Read(buf)
+			if err != nil {
 				return
+			}
+			if h := p.onRTCP.Load(); h != nil {
+				if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+					(*h)(pkts)
+				}
 			}
 		}
 	})
@@ -176,10 +199,17 @@ func (r *rig) connect(i int) error {
 	client.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		r.readers.Add(1)
 		defer r.readers.Done()
+		p.ssrc.Store(uint32(tr.SSRC()))
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			n, _, err := tr.Read(buf)
+			if err != nil {
 				return
+			}
+			if n >= 4 {
+				p.mu.Lock()
+				p.seqs[binary.BigEndian.Uint16(buf[2:])]++
+				p.mu.Unlock()
 			}
 			p.received.Add(1)
 			r.received.Add(1)
@@ -274,8 +304,14 @@ func TestForwardOverPion(t *testing.T) {
 	})
 	must(t, err)
 	var subs []*Subscriber
+	// Subscriber 0's link loses its packet 133 once.
+	lossy := &lossyWriter{w: r.pairs[0].track, drop: map[uint16]bool{133: true}}
 	for i, p := range r.pairs {
-		s, err := f.Add(SubscriberOptions{Name: fmt.Sprint("sub", i), Writer: p.track, Layer: i, FirstSeq: 100})
+		var w Writer = p.track
+		if i == 0 {
+			w = lossy
+		}
+		s, err := f.Add(SubscriberOptions{Name: fmt.Sprint("sub", i), Writer: w, Layer: i, FirstSeq: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,14 +336,35 @@ func TestForwardOverPion(t *testing.T) {
 	must(t, subs[0].SetLayer(1))
 	l1.forceKey = true
 	send(10)
+	// Out 130 is layer 0's last, 131 layer 1's keyframe, 160 its 30th.
 	waitFor(t, "the switch", 10*time.Second, func() bool {
 		cur, _ := subs[0].Layers()
-		return cur == 1 && r.pairs[0].received.Load() >= 60
+		return cur == 1 && r.pairs[0].got(160) == 1
 	})
-	if !subs[0].Retransmit(130) {
-		t.Fatal("retransmission of a cached packet failed")
+	// The subscriber's RTCP reaches the forwarder: a NACK is answered
+	// from the cache, a PLI becomes a keyframe request for its layer.
+	if r.pairs[0].got(133) != 0 {
+		t.Fatal("the lost packet arrived")
 	}
-	waitFor(t, "the retransmitted packet", 10*time.Second, func() bool { return r.pairs[0].received.Load() >= 61 })
+	var retransmitted atomic.Int64
+	handle := func(pkts []rtcp.Packet) { retransmitted.Add(int64(subs[0].HandleRTCP(pkts))) }
+	r.pairs[0].onRTCP.Store(&handle)
+	requests, _ := f.KeyframeStats(1)
+	ssrc := r.pairs[0].ssrc.Load()
+	must(t, r.pairs[0].client.WriteRTCP([]rtcp.Packet{
+		// 130, 131 (received already) and 133 (lost).
+		&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: []rtcp.NackPair{{PacketID: 130, LostPackets: 0b101}}},
+		&rtcp.PictureLossIndication{MediaSSRC: ssrc},
+	}))
+	// The receiver's SRTP replay check drops the copies of 130 and 131;
+	// the lost 133 gets through.
+	waitFor(t, "the lost packet, retransmitted", 10*time.Second, func() bool {
+		return retransmitted.Load() == 3 && r.pairs[0].got(133) == 1
+	})
+	waitFor(t, "the PLI", 10*time.Second, func() bool {
+		now, _ := f.KeyframeStats(1)
+		return now == requests+1
+	})
 	for i, s := range subs {
 		if sent, failed := s.Stats(); sent < 60 || failed != 0 {
 			t.Fatalf("subscriber %d: sent %d, failed %d", i, sent, failed)
@@ -326,6 +383,25 @@ func TestForwardOverPion(t *testing.T) {
 type cpuTime struct{ user, sys time.Duration }
 
 func (c cpuTime) sub(o cpuTime) cpuTime { return cpuTime{c.user - o.user, c.sys - o.sys} }
+
+// lossyWriter loses chosen packets once, as a lossy link would.
+type lossyWriter struct {
+	w    Writer
+	mu   sync.Mutex
+	drop map[uint16]bool
+}
+
+func (l *lossyWriter) Write(b []byte) (int, error) {
+	seq := binary.BigEndian.Uint16(b[2:])
+	l.mu.Lock()
+	lose := l.drop[seq]
+	delete(l.drop, seq)
+	l.mu.Unlock()
+	if lose {
+		return len(b), nil
+	}
+	return l.w.Write(b)
+}
 
 // threadCPU returns the CPU time used by the calling OS thread, which the
 // benchmark locks to its goroutine: the receivers' work on other threads

@@ -2,7 +2,6 @@ package room
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -103,9 +102,9 @@ func (r *Room) Assign(actor ParticipantID, to map[ParticipantID]GroupID) error {
 				return apperr.Field("assignments", "no group %q", g)
 			}
 		}
-		for _, id := range slices.Clone(r.order) {
-			if g, ok := to[id]; ok {
-				r.move(c, r.members[id], g)
+		for _, mb := range r.order {
+			if g, ok := to[mb.ID]; ok {
+				r.move(c, mb, g)
 			}
 		}
 		r.sendBreakouts()

@@ -80,11 +80,13 @@ func (r *Room) Chat(from ParticipantID, to ChatTarget, text string) error {
 	if r.status == store.StatusEnded {
 		return ErrEnded
 	}
+	// History is trimmed to ChatHistory once it holds twice as much, so a
+	// message costs no copying of the whole history.
 	r.chat = append(r.chat, e)
-	if n := len(r.chat) - r.m.opt.ChatHistory; n > 0 {
-		r.chat = append(r.chat[:0], r.chat[n:]...)
+	if len(r.chat) >= 2*r.m.opt.ChatHistory {
+		r.chat = append(r.chat[:0], r.chat[len(r.chat)-r.m.opt.ChatHistory:]...)
 	}
-	ev := Chat{Type: TypeChat, ChatMessage: e.msg}
+	var ev Event = Chat{Type: TypeChat, ChatMessage: e.msg} // boxed once for all recipients
 	r.each(func(mb *member) {
 		if r.mayRead(mb, e) {
 			mb.sink.Deliver(ev)

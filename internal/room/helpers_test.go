@@ -123,6 +123,7 @@ type memStore struct {
 	count    map[store.ClassID]int
 	attended map[store.UserID][2]int // attended (0/1), minutes
 	failChat bool
+	dropChat bool // keep no messages (benchmarks)
 }
 
 func newMemStore() *memStore {
@@ -182,6 +183,9 @@ func (s *memStore) SaveChat(_ context.Context, m *store.ChatMessage) error {
 	defer s.mu.Unlock()
 	if s.failChat {
 		return fmt.Errorf("disk full")
+	}
+	if s.dropChat {
+		return nil
 	}
 	s.chats = append(s.chats, *m)
 	return nil

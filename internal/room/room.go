@@ -92,3 +92,6 @@ type Store interface {
 	SetClassStatus(ctx context.Context, id store.ClassID, s store.Status) error
 	SetCurrentParticipants(ctx context.Context, id store.ClassID, n int) error
 }
+
+// Every store engine is a room Store as it is.
+var _ Store = store.Store(nil)

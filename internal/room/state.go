@@ -29,7 +29,7 @@ type Room struct {
 	status     store.Status
 	endedAt    time.Time
 	members    map[ParticipantID]*member
-	order      []ParticipantID // join order: listings and round-robin
+	order      []*member       // join order: listings and round-robin
 	banned     map[string]bool // token IDs of removed participants
 	locked     bool
 	micsLocked bool
@@ -73,10 +73,9 @@ func (r *Room) ID() store.ClassID { return r.id }
 
 // changeSet collects what a change must do once the state lock is released.
 type changeSet struct {
-	fx            []effect
-	classChanged  bool
-	countChanged  bool
-	participantsN int
+	fx           []effect
+	classChanged bool
+	countChanged bool
 }
 
 func (c *changeSet) add(f effect) { c.fx = append(c.fx, f) }
@@ -136,8 +135,8 @@ func (r *Room) host(p ParticipantID) (*member, error) {
 
 // each calls f for every member in join order.
 func (r *Room) each(f func(*member)) {
-	for _, id := range r.order {
-		f(r.members[id])
+	for _, mb := range r.order {
+		f(mb)
 	}
 }
 
@@ -208,7 +207,7 @@ func (r *Room) join(req JoinRequest, sink Sink, conn uint64) (Participant, error
 		}
 		r.toAll(ParticipantJoined{Type: TypeParticipantJoined, Participant: mb.Participant})
 		r.members[id] = mb
-		r.order = append(r.order, id)
+		r.order = append(r.order, mb)
 		if host && r.status != store.StatusLive {
 			r.status = store.StatusLive
 			c.classChanged = true
@@ -239,7 +238,7 @@ func (r *Room) leave(p ParticipantID, conn uint64) {
 // drop takes a member out and queues the bookkeeping of their stay.
 func (r *Room) drop(c *changeSet, mb *member, reason string) {
 	delete(r.members, mb.ID)
-	r.order = slices.DeleteFunc(r.order, func(id ParticipantID) bool { return id == mb.ID })
+	r.order = slices.DeleteFunc(r.order, func(x *member) bool { return x == mb })
 	r.toAll(ParticipantLeft{Type: TypeParticipantLeft, Participant: mb.ID, Reason: reason})
 	if i := slices.Index(r.hands, mb.ID); i >= 0 {
 		r.hands = slices.Delete(r.hands, i, i+1)
@@ -282,9 +281,8 @@ func (r *Room) End(actor ParticipantID) error {
 
 func (r *Room) end(c *changeSet) {
 	r.toAll(Ended{Type: TypeEnded})
-	for _, id := range slices.Clone(r.order) {
-		mb := r.members[id]
-		delete(r.members, id)
+	for _, mb := range r.order {
+		delete(r.members, mb.ID)
 		r.closeStay(c, mb)
 		pid := mb.ID
 		c.add(r.media(func(md Media) { md.Disconnect(r.id, pid) }))
@@ -361,7 +359,7 @@ func (r *Room) Snapshot(viewer ParticipantID) (State, error) {
 	if v.IsHost() {
 		s.Hands = slices.Clone(r.hands)
 	}
-	for _, e := range r.chat {
+	for _, e := range r.chat[max(0, len(r.chat)-r.m.opt.ChatHistory):] {
 		if r.mayRead(v, e) {
 			s.Chat = append(s.Chat, e.msg)
 		}

@@ -343,3 +343,27 @@ func TestEventJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinWithState(t *testing.T) {
+	e := newEnv(t, newMemStore())
+	r, _ := roomWith(t, e, 1, 1)
+	must(t, r.Chat("s1", Everyone, "before"))
+	must(t, r.RaiseHand("s1"))
+	s := &sink{}
+	r2, st, err := e.m.JoinWithState(context.Background(), e.req("h2"), s)
+	must(t, err)
+	if r2 != r || st.You.ID != "h2" || len(st.Participants) != 3 || len(st.Chat) != 1 ||
+		len(st.Hands) != 1 || st.Status != store.StatusLive || len(st.Reactions) != len(Reactions) {
+		t.Fatalf("state %+v", st)
+	}
+	if evs := s.all(); len(evs) != 0 {
+		t.Fatalf("events before any change: %v", evs)
+	}
+	must(t, r.Chat("s1", Everyone, "after"))
+	if msgs := of[Chat](s); len(msgs) != 1 || msgs[0].Text != "after" {
+		t.Fatalf("events after the state: %+v", msgs)
+	}
+	if _, _, err := e.m.JoinWithState(context.Background(), JoinRequest{}, s); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("bad request: %v", err)
+	}
+}

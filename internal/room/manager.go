@@ -139,24 +139,43 @@ type JoinRequest struct {
 // Join puts the participant in the class's room, creating the room if
 // needed, and returns the room and the participant as others see them.
 // A participant already inside is replaced: the old connection gets
-// Replaced and keeps nothing but its state, which the new one inherits.
+// Replaced, and the new one inherits the participant's state (hand, group,
+// media). The participant's media state starts as the join asked
+// (microphone on unless Muted or locked) and then follows SetMedia.
+//
+// Events may reach sink before Join returns. A connection that sends the
+// room's state first and events after should use JoinWithState.
 func (m *Manager) Join(ctx context.Context, req JoinRequest, sink Sink) (*Room, Participant, error) {
+	r, p, _, err := m.join(ctx, req, sink, false)
+	return r, p, err
+}
+
+// JoinWithState is Join that also returns the participant's snapshot,
+// taken atomically with the join: the events sink gets are exactly those
+// that happened after it.
+func (m *Manager) JoinWithState(ctx context.Context, req JoinRequest, sink Sink) (*Room, State, error) {
+	r, _, s, err := m.join(ctx, req, sink, true)
+	return r, s, err
+}
+
+func (m *Manager) join(ctx context.Context, req JoinRequest, sink Sink, withState bool) (*Room, Participant, State, error) {
+	fail := func(err error) (*Room, Participant, State, error) { return nil, Participant{}, State{}, err }
 	switch {
 	case req.Class.ID == "":
-		return nil, Participant{}, apperr.Field("class", "is required")
+		return fail(apperr.Field("class", "is required"))
 	case req.UserID == "":
-		return nil, Participant{}, apperr.Field("user", "is required")
+		return fail(apperr.Field("user", "is required"))
 	case req.Role != jointoken.RoleHost && req.Role != jointoken.RoleAttendee:
-		return nil, Participant{}, apperr.Field("role", "must be HOST or ATTENDEE")
+		return fail(apperr.Field("role", "must be HOST or ATTENDEE"))
 	case sink == nil:
-		return nil, Participant{}, apperr.Field("sink", "is required")
+		return fail(apperr.Field("sink", "is required"))
 	case req.Class.Service != store.ServiceChime:
-		return nil, Participant{}, apperr.New(apperr.Invalid, "class %s is not an interactive (CHIME) class", req.Class.ID)
+		return fail(apperr.New(apperr.Invalid, "class %s is not an interactive (CHIME) class", req.Class.ID))
 	case req.Class.Status == store.StatusEnded || req.Class.Status == store.StatusCancelled:
-		return nil, Participant{}, ErrEnded
+		return fail(ErrEnded)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, Participant{}, err
+		return fail(err)
 	}
 	m.mu.Lock()
 	r, ok := m.rooms[req.Class.ID]
@@ -165,11 +184,16 @@ func (m *Manager) Join(ctx context.Context, req JoinRequest, sink Sink) (*Room, 
 		m.rooms[req.Class.ID] = r
 	}
 	m.mu.Unlock()
-	p, err := r.join(req, sink, m.conns.Add(1))
-	if err != nil {
-		return nil, Participant{}, err
+	var st State
+	var state *State
+	if withState {
+		state = &st
 	}
-	return r, p, nil
+	p, err := r.join(req, sink, m.conns.Add(1), state)
+	if err != nil {
+		return fail(err)
+	}
+	return r, p, st, nil
 }
 
 // Leave takes the participant out of the class's room (the connection

@@ -139,7 +139,13 @@ func (r *Room) Vote(voter ParticipantID, id PollID, choices []int) error {
 	if mb, ok := r.members[voter]; ok {
 		mb.sink.Deliver(Poll{Type: TypePoll, Poll: p.viewFor(voter)})
 	}
-	r.toHosts(p.results())
+	if p.closed {
+		// Stored just before the close was: everyone has seen results,
+		// so everyone gets the corrected ones.
+		r.toAll(p.results())
+	} else {
+		r.toHosts(p.results())
+	}
 	return nil
 }
 

@@ -92,8 +92,10 @@ func (r *Room) change(fn func(c *changeSet) error) error {
 	}
 	r.fx.Lock()
 	r.mu.Unlock()
-	defer r.fx.Unlock()
 	r.m.run(r.id, c.fx)
+	r.fx.Unlock()
+	// Outside both locks: the callback re-reads the class, and the order
+	// of two callbacks does not matter when each reads the latest row.
 	if (c.classChanged || c.countChanged) && r.m.opt.OnClassChange != nil {
 		r.m.opt.OnClassChange(r.id)
 	}
@@ -162,66 +164,77 @@ func (r *Room) updated(mb *member) {
 	r.toAll(ParticipantUpdated{Type: TypeParticipantUpdated, Participant: mb.Participant})
 }
 
-func (r *Room) join(req JoinRequest, sink Sink, conn uint64) (Participant, error) {
+// join adds or replaces the participant; with state set, it also fills
+// *state with the participant's snapshot under the same lock, so that the
+// events the sink gets next are exactly those after it.
+func (r *Room) join(req JoinRequest, sink Sink, conn uint64, state *State) (Participant, error) {
 	var out Participant
 	err := r.change(func(c *changeSet) error {
-		if r.status == store.StatusEnded {
-			return ErrEnded
+		err := r.admit(c, req, sink, conn, &out)
+		if err == nil && state != nil {
+			*state = r.snapshot(r.members[out.ID])
 		}
-		if req.TokenID != "" && r.banned[req.TokenID] {
-			return ErrRemoved
-		}
-		// The latest read of the class wins: the host may have raised
-		// maxParticipants or moved endTime since the room was made.
-		st := r.status
-		r.class = req.Class
-		r.status = st
-		id := ParticipantID(req.UserID)
-		host := req.Role == jointoken.RoleHost
-		now := r.m.opt.Now()
-		if old, ok := r.members[id]; ok {
-			old.sink.Deliver(Replaced{Type: TypeReplaced})
-			old.sink, old.tokenID, old.Conn = sink, req.TokenID, conn
-			old.Name, old.Role = req.Name, req.Role
-			out = old.Participant
-			return nil
-		}
-		if !host {
-			if r.locked {
-				return ErrLocked
-			}
-			if max := r.class.MaxParticipants; max > 0 && len(r.members) >= max {
-				return ErrFull
-			}
-		}
-		mb := &member{
-			Participant: Participant{
-				ID: id, Name: req.Name, Role: req.Role, JoinedAt: now, Conn: conn,
-				Media: MediaState{Mic: !req.Muted && (host || !r.micsLocked)},
-			},
-			user:    req.UserID,
-			tokenID: req.TokenID,
-			sink:    sink,
-			blocked: map[string]bool{},
-			stay:    store.AttendanceID(newID()),
-		}
-		r.toAll(ParticipantJoined{Type: TypeParticipantJoined, Participant: mb.Participant})
-		r.members[id] = mb
-		r.order = append(r.order, mb)
-		if host && r.status != store.StatusLive {
-			r.status = store.StatusLive
-			c.classChanged = true
-			c.add(func(ctx context.Context) error {
-				return r.m.opt.Store.SetClassStatus(ctx, r.id, store.StatusLive)
-			})
-		}
-		a := store.Attendance{ID: mb.stay, ClassID: r.id, UserID: req.UserID, JoinedAt: now}
-		c.add(func(ctx context.Context) error { return r.m.opt.Store.RecordJoin(ctx, &a) })
-		c.countChanged = true
-		out = mb.Participant
-		return nil
+		return err
 	})
 	return out, err
+}
+
+func (r *Room) admit(c *changeSet, req JoinRequest, sink Sink, conn uint64, out *Participant) error {
+	if r.status == store.StatusEnded {
+		return ErrEnded
+	}
+	if req.TokenID != "" && r.banned[req.TokenID] {
+		return ErrRemoved
+	}
+	// The latest read of the class wins: the host may have raised
+	// maxParticipants or moved endTime since the room was made.
+	st := r.status
+	r.class = req.Class
+	r.status = st
+	id := ParticipantID(req.UserID)
+	host := req.Role == jointoken.RoleHost
+	now := r.m.opt.Now()
+	if old, ok := r.members[id]; ok {
+		old.sink.Deliver(Replaced{Type: TypeReplaced})
+		old.sink, old.tokenID, old.Conn = sink, req.TokenID, conn
+		old.Name, old.Role = req.Name, req.Role
+		*out = old.Participant
+		return nil
+	}
+	if !host {
+		if r.locked {
+			return ErrLocked
+		}
+		if max := r.class.MaxParticipants; max > 0 && len(r.members) >= max {
+			return ErrFull
+		}
+	}
+	mb := &member{
+		Participant: Participant{
+			ID: id, Name: req.Name, Role: req.Role, JoinedAt: now, Conn: conn,
+			Media: MediaState{Mic: !req.Muted && (host || !r.micsLocked)},
+		},
+		user:    req.UserID,
+		tokenID: req.TokenID,
+		sink:    sink,
+		blocked: map[string]bool{},
+		stay:    store.AttendanceID(newID()),
+	}
+	r.toAll(ParticipantJoined{Type: TypeParticipantJoined, Participant: mb.Participant})
+	r.members[id] = mb
+	r.order = append(r.order, mb)
+	if host && r.status != store.StatusLive {
+		r.status = store.StatusLive
+		c.classChanged = true
+		c.add(func(ctx context.Context) error {
+			return r.m.opt.Store.SetClassStatus(ctx, r.id, store.StatusLive)
+		})
+	}
+	a := store.Attendance{ID: mb.stay, ClassID: r.id, UserID: req.UserID, JoinedAt: now}
+	c.add(func(ctx context.Context) error { return r.m.opt.Store.RecordJoin(ctx, &a) })
+	c.countChanged = true
+	*out = mb.Participant
+	return nil
 }
 
 func (r *Room) leave(p ParticipantID, conn uint64) {
@@ -344,6 +357,10 @@ func (r *Room) Snapshot(viewer ParticipantID) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
+	return r.snapshot(v), nil
+}
+
+func (r *Room) snapshot(v *member) State {
 	s := State{
 		Class: r.id, Status: r.status, You: v.Participant,
 		Participants: make([]Participant, 0, len(r.order)),
@@ -370,5 +387,5 @@ func (r *Room) Snapshot(viewer ParticipantID) (State, error) {
 			s.Results = append(s.Results, p.results())
 		}
 	}
-	return s, nil
+	return s
 }

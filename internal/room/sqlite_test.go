@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +131,48 @@ func BenchmarkChatFanout(b *testing.B) {
 	for b.Loop() {
 		if err := r.Chat("h1", Everyone, "hello, class"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestConcurrentOverSQLite joins and leaves from many goroutines over a
+// real database: the count in the database ends true and every stay closed.
+func TestConcurrentOverSQLite(t *testing.T) {
+	e, st := sqliteEnv(t)
+	ctx := context.Background()
+	r, _ := e.join(t, "h1")
+	var wg sync.WaitGroup
+	for _, id := range []string{"s1", "s2", "s3"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 4 {
+				_, p, err := e.m.Join(ctx, e.req(id), &sink{})
+				if err != nil {
+					t.Errorf("join %s: %v", id, err)
+					return
+				}
+				_ = r.Chat(p.ID, Everyone, "hi")
+				e.m.LeaveConn(ctx, e.class.ID, p.ID, p.Conn)
+			}
+		}()
+	}
+	wg.Wait()
+	c, err := st.ClassByID(ctx, e.class.ID)
+	must(t, err)
+	if c.CurrentParticipants != 1 {
+		t.Fatalf("%d inside in the database, want 1", c.CurrentParticipants)
+	}
+	for _, u := range []store.UserID{"s1", "s2", "s3"} {
+		stays, err := st.AttendanceOf(ctx, e.class.ID, u)
+		must(t, err)
+		for _, s := range stays {
+			if s.LeftAt == nil {
+				t.Fatalf("%s has an open stay %+v", u, s)
+			}
+		}
+		if len(stays) != 4 {
+			t.Fatalf("%s has %d stays, want 4", u, len(stays))
 		}
 	}
 }

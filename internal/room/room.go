@@ -52,7 +52,10 @@ const (
 )
 
 // Media is what the room asks of the media plane (implemented by sfu).
-// The room calls it without holding its own lock.
+// The room calls it without holding its state lock but in the order of its
+// changes, so an implementation must return promptly and must not call
+// the room's changing methods from inside a call (ActiveSpeaker and Quality
+// are safe).
 type Media interface {
 	// SetGroup makes the sfu forward only between participants of the same
 	// group (breakout isolation; a visiting host is in the visited group).

@@ -90,10 +90,14 @@ func (r *Room) change(fn func(c *changeSet) error) error {
 		n := len(r.members)
 		c.add(func(ctx context.Context) error { return r.m.opt.Store.SetCurrentParticipants(ctx, r.id, n) })
 	}
-	r.fx.Lock()
-	r.mu.Unlock()
-	r.m.run(r.id, c.fx)
-	r.fx.Unlock()
+	if len(c.fx) > 0 {
+		r.fx.Lock()
+		r.mu.Unlock()
+		r.m.run(r.id, c.fx)
+		r.fx.Unlock()
+	} else {
+		r.mu.Unlock()
+	}
 	// Outside both locks: the callback re-reads the class, and the order
 	// of two callbacks does not matter when each reads the latest row.
 	if (c.classChanged || c.countChanged) && r.m.opt.OnClassChange != nil {

@@ -144,7 +144,7 @@ func (c *conn) start(joined []byte) {
 // handshake: the client is not reading.
 func (c *conn) slowLocked() {
 	c.closing = true
-	c.log.Warn("signal: client too slow, dropped", "class", c.claims.ClassID, "participant", c.pid)
+	c.log.Warn("signal: client too slow, dropped")
 	c.abort(CloseTooSlow, "too slow", false)
 }
 

@@ -247,31 +247,17 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return nil
 }
 
-// SessionUserStore is what a store may offer to fetch a session with its
-// user in one indexed read; Authenticate uses it when the store has it and
-// falls back to two primary-key reads otherwise.
-type SessionUserStore interface {
-	SessionUserByHash(ctx context.Context, hash string) (store.Session, store.User, error)
-}
-
 // Authenticate returns the actor whose session token this is. Unknown and
 // expired tokens are Unauthenticated. It runs on every API call, so it
-// costs one SHA-256 and the store's indexed lookup, nothing more.
+// costs one SHA-256 and one indexed read of the session with its user;
+// reading the user each time is also what makes a role change take effect
+// at once.
 func (s *Service) Authenticate(ctx context.Context, token string) (Actor, error) {
 	if token == "" || len(token) > 128 {
 		return Actor{}, apperr.New(apperr.Unauthenticated, "invalid or expired session")
 	}
 	hash := hashToken(token)
-	var (
-		sess store.Session
-		u    store.User
-		err  error
-	)
-	if su, ok := s.st.(SessionUserStore); ok {
-		sess, u, err = su.SessionUserByHash(ctx, hash)
-	} else if sess, err = s.st.SessionByHash(ctx, hash); err == nil {
-		u, err = s.st.UserByID(ctx, sess.UserID)
-	}
+	sess, u, err := s.st.SessionUserByHash(ctx, hash)
 	if apperr.Is(err, apperr.NotFound) {
 		return Actor{}, apperr.New(apperr.Unauthenticated, "invalid or expired session")
 	}
@@ -319,9 +305,8 @@ func (s *Service) SetRole(ctx context.Context, email string, role store.Role) er
 	return nil
 }
 
-// ResetPassword gives the account with email a new password. Sessions
-// already signed in stay valid until they expire or sign out: the store
-// has no way yet to end all of one user's sessions.
+// ResetPassword gives the account with email a new password and signs it
+// out everywhere: a reset is what one does after a password leaked.
 func (s *Service) ResetPassword(ctx context.Context, email, password string) error {
 	if err := ValidatePassword(password); err != nil {
 		return err
@@ -336,6 +321,9 @@ func (s *Service) ResetPassword(ctx context.Context, email, password string) err
 	u.UpdatedAt = s.now().UTC()
 	if err := s.st.UpdateUser(ctx, u); err != nil {
 		return fmt.Errorf("auth: updating password: %w", err)
+	}
+	if err := s.st.DeleteUserSessions(ctx, u.ID); err != nil {
+		return fmt.Errorf("auth: ending sessions after a password reset: %w", err)
 	}
 	s.acct.reset(accountKey(u.Email))
 	return nil

@@ -410,13 +410,17 @@ func TestResetPassword(t *testing.T) {
 	wantField(t, f.svc.ResetPassword(ctx, "ada@example.com", "short"), "password")
 	wantKind(t, f.svc.ResetPassword(ctx, "nobody@example.com", "long enough"), apperr.NotFound)
 	// A refused reset keeps the old password.
-	if _, err := f.svc.Login(ctx, "ada@example.com", "correct horse", "192.0.2.1:1"); err != nil {
+	old, err := f.svc.Login(ctx, "ada@example.com", "correct horse", "192.0.2.1:1")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.ResetPassword(ctx, "ada@example.com", "battery staple"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.svc.Login(ctx, "ada@example.com", "correct horse", "192.0.2.1:1")
+	// A reset signs the account out everywhere.
+	_, err = f.svc.Authenticate(ctx, old.Token)
+	wantKind(t, err, apperr.Unauthenticated)
+	_, err = f.svc.Login(ctx, "ada@example.com", "correct horse", "192.0.2.1:1")
 	wantKind(t, err, apperr.Unauthenticated)
 	if _, err := f.svc.Login(ctx, "ada@example.com", "battery staple", "192.0.2.1:1"); err != nil {
 		t.Fatalf("new password: %v", err)

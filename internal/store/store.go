@@ -223,6 +223,12 @@ type Sessions interface {
 	SessionByHash(ctx context.Context, hash string) (Session, error)
 	DeleteSession(ctx context.Context, hash string) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+	// SessionUserByHash returns a session with its user in one read: it
+	// runs on every authenticated request.
+	SessionUserByHash(ctx context.Context, hash string) (Session, User, error)
+	// DeleteUserSessions signs a user out everywhere (password reset,
+	// role change).
+	DeleteUserSessions(ctx context.Context, id UserID) error
 }
 
 // Classes stores live classes.

@@ -53,3 +53,25 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
 	_, err := db.exec(ctx, "DELETE FROM sessions WHERE expires_at <= ?", db.tm(now))
 	return db.wrap(err, "delete expired sessions")
 }
+
+// SessionUserByHash returns the session and its user in one indexed read,
+// expired or not (the caller owns the clock).
+func (db *DB) SessionUserByHash(ctx context.Context, hash string) (store.Session, store.User, error) {
+	var s store.Session
+	var u store.User
+	err := db.queryRow(ctx, `SELECT sessions.token_hash, sessions.created_at, sessions.expires_at, `+userCols+`
+		FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.token_hash = ?`, hash).
+		Scan(&s.TokenHash, timeScan{&s.CreatedAt}, timeScan{&s.ExpiresAt},
+			&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, timeScan{&u.CreatedAt}, timeScan{&u.UpdatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, u, apperr.New(apperr.NotFound, "session not found")
+	}
+	s.UserID = u.ID
+	return s, u, db.wrap(err, "session and user by hash")
+}
+
+// DeleteUserSessions signs a user out of every session.
+func (db *DB) DeleteUserSessions(ctx context.Context, id store.UserID) error {
+	_, err := db.exec(ctx, "DELETE FROM sessions WHERE user_id = ?", string(id))
+	return db.wrap(err, "delete user sessions")
+}

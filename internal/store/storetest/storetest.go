@@ -303,6 +303,15 @@ func testSessions(t *testing.T, st store.Store) {
 	must(t, err, "SessionByHash")
 	same(t, got, store.Session{TokenHash: "abc", UserID: u.ID, CreatedAt: ms(base), ExpiresAt: ms(base.Add(24 * time.Hour))}, "SessionByHash")
 
+	gs, gu, err := st.SessionUserByHash(ctx, "abc")
+	must(t, err, "SessionUserByHash")
+	same(t, gs, got, "SessionUserByHash session")
+	if gu.ID != u.ID || gu.Email != u.Email || gu.Role != u.Role {
+		t.Fatalf("SessionUserByHash user = %+v, want %+v", gu, u)
+	}
+	_, _, err = st.SessionUserByHash(ctx, "nope")
+	wantKind(t, err, apperr.NotFound, "SessionUserByHash(missing)")
+
 	_, err = st.SessionByHash(ctx, "nope")
 	wantKind(t, err, apperr.NotFound, "SessionByHash(missing)")
 	wantKind(t, st.CreateSession(ctx, s), apperr.Conflict, "CreateSession(same hash)")
@@ -326,6 +335,21 @@ func testSessions(t *testing.T, st store.Store) {
 	_, err = st.SessionByHash(ctx, "abc")
 	wantKind(t, err, apperr.NotFound, "SessionByHash after delete")
 	must(t, st.DeleteSession(ctx, "abc"), "DeleteSession twice")
+
+	// Signing a user out everywhere leaves other users signed in.
+	other := mkUser(t, st, "other@example.org")
+	for _, h := range []string{"u1", "u2"} {
+		must(t, st.CreateSession(ctx, store.Session{TokenHash: h, UserID: u.ID, CreatedAt: base, ExpiresAt: base.Add(time.Hour)}), "CreateSession")
+	}
+	must(t, st.CreateSession(ctx, store.Session{TokenHash: "o1", UserID: other.ID, CreatedAt: base, ExpiresAt: base.Add(time.Hour)}), "CreateSession")
+	must(t, st.DeleteUserSessions(ctx, u.ID), "DeleteUserSessions")
+	for _, h := range []string{"u1", "u2"} {
+		_, err := st.SessionByHash(ctx, h)
+		wantKind(t, err, apperr.NotFound, "session of a signed-out user")
+	}
+	if _, err := st.SessionByHash(ctx, "o1"); err != nil {
+		t.Fatalf("another user's session was removed: %v", err)
+	}
 }
 
 // Classes.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -505,6 +506,7 @@ func (c *client) recv(id TrackID) received {
 	cp.seqs = slices.Clone(r.seqs)
 	cp.layers = slices.Clone(r.layers)
 	cp.keys = slices.Clone(r.keys)
+	cp.seen = maps.Clone(r.seen)
 	return cp
 }
 

@@ -119,6 +119,10 @@ func TestLayerSwitch(t *testing.T) {
 	alice.publish(true, false)
 	bob := join(t, srv, api, class, "bob", 2)
 	waitFor(t, "bob sees alice's camera", func() bool { return bob.seesTrack("alice/camera") })
+	// Packets sent before the connection is up are lost, keyframes
+	// included (the SFU asks for another when it comes up); start with
+	// the connection up so that every packet counts.
+	waitFor(t, "bob's subscriber connection", func() bool { return bob.peer.subReady.Load() })
 	bob.subscribe(1280, 720, "alice/camera")
 	lastLayer := func() byte {
 		r := bob.recv("alice/camera")
@@ -131,7 +135,8 @@ func TestLayerSwitch(t *testing.T) {
 
 	mark := len(bob.recv("alice/camera").seqs)
 	if got := bob.recv("alice/camera"); !got.keys[slices.Index(got.layers, 2)] {
-		t.Fatal("the first packet of the full layer does not start a keyframe")
+		i := slices.Index(got.layers, 2)
+		t.Fatalf("the first packet of the full layer does not start a keyframe: packet %d of %v, keys %v, seqs %v", i, got.layers[max(0, i-5):i+5], got.keys[max(0, i-5):i+5], got.seqs[max(0, i-5):i+5])
 	}
 	// Bob's estimate falls to 150 kbps: room for the lowest layer only.
 	err := bob.sub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 150_000, SSRCs: []uint32{bob.recv("alice/camera").ssrc}}})

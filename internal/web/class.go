@@ -6,7 +6,6 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/auth"
-	"github.com/liveclass/liveclass/internal/classes"
 	"github.com/liveclass/liveclass/internal/store"
 )
 
@@ -170,37 +169,4 @@ func enrollMessage(err error, c store.LiveClass) string {
 		return "This is a paid class: ask the instructor to enroll you."
 	}
 	return message(err)
-}
-
-// livePage shows the join grant; the interactive room comes with the
-// media plane and will open on this page.
-type livePage struct {
-	base
-	Class store.LiveClass
-	Grant classes.JoinGrant
-}
-
-func (u *UI) live(w http.ResponseWriter, r *http.Request) {
-	a, ok := requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	id := store.ClassID(r.PathValue("id"))
-	c, err := u.cfg.Classes.GetClass(r.Context(), a, id)
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	g, err := u.cfg.Classes.GenerateJoinToken(r.Context(), a, id)
-	if err != nil {
-		p, lerr := u.loadClassPage(r, id)
-		if lerr != nil || apperr.KindOf(err) == apperr.Internal {
-			u.fail(w, r, err)
-			return
-		}
-		p.Alert = "You cannot join yet: " + message(err)
-		u.render(w, r, "class", statusOf(err), p)
-		return
-	}
-	u.render(w, r, "live", http.StatusOK, livePage{base: u.base(r, c.Title+" (live)"), Class: c, Grant: g})
 }

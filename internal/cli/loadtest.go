@@ -19,12 +19,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-const loadtestUsage = `Usage: liveclass loadtest <join|healthz> [flags]
+const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room> [flags]
 
   join     the join path: N students sign up, enroll in a CHIME class that
            starts now, sign in, then loop generateLiveClassToken (and every
            --list-every-th request listLiveClasses) for --duration
   healthz  the same loop over GET /healthz: the HTTP floor to compare with
+  room     N WebRTC participants publishing and viewing in live classes
+           (liveclass loadtest room --help)
 
 Run it against a server started with --signin-rate-limit 0 (the students all
 sign in from this one address) and an admin account it may use.`
@@ -38,6 +40,8 @@ func loadtestCmd(ctx context.Context, e Env, args []string) error {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(e.Stdout, loadtestUsage)
 		return nil
+	case "room":
+		return loadRoomCmd(ctx, e, args)
 	case "join", "healthz":
 	default:
 		return usagef("loadtest: unknown scenario %q\n\n%s", scenario, loadtestUsage)

@@ -52,7 +52,9 @@ func TestImportRules(t *testing.T) {
 			"domain rules hold however a request arrives and whichever media plane serves a class"},
 		{is("internal/classes", "internal/room"), false, pion,
 			"the domain must not pull in the media stack"},
-		{is("internal/store"), false, func(p string) bool { return p == "net/http" || pion(p) || strings.HasPrefix(p, "github.com/99designs/gqlgen") },
+		{is("internal/store"), false, func(p string) bool {
+			return p == "net/http" || pion(p) || strings.HasPrefix(p, "github.com/99designs/gqlgen")
+		},
 			"the store knows records and SQL only"},
 		{is("internal/media", "internal/sfu"), false, func(p string) bool {
 			return p == "database/sql" || strings.HasPrefix(p, "github.com/99designs/gqlgen") || strings.HasPrefix(p, "github.com/jackc/") || strings.HasPrefix(p, "modernc.org/sqlite")

@@ -22,10 +22,10 @@ type RateLimits struct {
 	AccountFailures int
 	AccountWindow   time.Duration
 	// AddressAttempts sign-in and sign-up attempts per client address
-	// (IPv6 by /64) within AddressWindow. Default 30 per minute. It
-	// counts successes too, since each costs a password hash; a school
-	// whose whole class signs in at once through one NAT address may
-	// need it raised.
+	// (IPv6 by /64) within AddressWindow. Default 120 per minute: a
+	// whole class signing in at once through one school's NAT address
+	// must fit. It counts successes too, since each costs a password
+	// hash (about 20 ms of CPU).
 	AddressAttempts int
 	AddressWindow   time.Duration
 	// MaxKeys bounds how many accounts and addresses each limiter tracks,
@@ -42,7 +42,7 @@ func (l RateLimits) withDefaults() RateLimits {
 		l.AccountWindow = 15 * time.Minute
 	}
 	if l.AddressAttempts == 0 {
-		l.AddressAttempts = 30
+		l.AddressAttempts = 120
 	}
 	if l.AddressWindow <= 0 {
 		l.AddressWindow = time.Minute

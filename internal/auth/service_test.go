@@ -233,7 +233,10 @@ func TestLoginRateLimitPerAccount(t *testing.T) {
 }
 
 func TestLoginRateLimitPerAddress(t *testing.T) {
-	f := newFixture(t, nil)
+	if got := (RateLimits{}).withDefaults().AddressAttempts; got != 120 {
+		t.Fatalf("default address limit = %d, want 120 (a class signing in through one NAT)", got)
+	}
+	f := newFixture(t, func(o *Options) { o.Limits.AddressAttempts = 30 })
 	ctx := context.Background()
 	f.user(t, "ada@example.com", store.RoleStudent)
 	for i := range 30 {

@@ -127,7 +127,7 @@ func Keys() []Key {
 			set: boolSetter(func(c *Config, b bool) { c.Introspection = b })},
 		{Name: "demo", Default: "false", Flag: "demo", Bool: true, Usage: "create labelled demo users and classes on start (once)",
 			set: boolSetter(func(c *Config, b bool) { c.Demo = b })},
-		{Name: "signin_rate_limit", Default: "30", Flag: "signin-rate-limit", Usage: "sign-in and sign-up attempts per client address per minute; 0 switches the limit off",
+		{Name: "signin_rate_limit", Default: "120", Flag: "signin-rate-limit", Usage: "sign-in and sign-up attempts per client address per minute; 0 switches the limit off",
 			set: func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 {
@@ -172,7 +172,7 @@ func Default() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		Introspection:   true,
-		SigninRateLimit: 30,
+		SigninRateLimit: 120,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }

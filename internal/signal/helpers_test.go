@@ -324,6 +324,18 @@ func (c *client) count(typ string, pred func(msg) bool) int {
 	return n
 }
 
+// last returns the latest message of type typ.
+func (c *client) last(typ string) (msg, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.msgs) - 1; i >= 0; i-- {
+		if c.msgs[i].typ() == typ {
+			return c.msgs[i], true
+		}
+	}
+	return msg{}, false
+}
+
 func (c *client) dump() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -283,3 +283,66 @@ func TestPublishSubscribe(t *testing.T) {
 	v := student.video.Load()
 	eventually(t, "video after both restarts", func() bool { return student.video.Load() > v+10 })
 }
+
+// hasTrack reports whether a tracks message lists id.
+func hasTrack(t *testing.T, m msg, id sfu.TrackID) bool {
+	var tr Tracks
+	m.decode(t, &tr)
+	for _, x := range tr.Tracks {
+		if x.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHostMuteStopsForwarding checks the room → sfu glue: a host's mute
+// stops the server forwarding the microphone, whatever the client does,
+// until the student unmutes.
+func TestHostMuteStopsForwarding(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	host := e.rtcJoin(e.token(e.class, e.host, jointoken.RoleHost, nil))
+	u := e.user("oli", store.RoleStudent)
+	student := e.rtcJoin(e.token(e.class, u, jointoken.RoleAttendee, nil))
+	student.publish()
+	mic := sfu.MakeTrackID(sfu.ParticipantID(u.ID), sfu.SourceMic)
+	host.wait(TypeTracks, func(m msg) bool { return hasTrack(t, m, mic) })
+	eventually(t, "host hears the student", func() bool { return host.audio.Load() > 5 })
+
+	n := host.count(TypeTracks, nil)
+	host.mustOK(map[string]any{"type": "mute", "participant": string(u.ID)})
+	student.wait("muted", nil)
+	eventually(t, "the student's microphone disappears for the host", func() bool {
+		last, ok := host.last(TypeTracks)
+		return ok && host.count(TypeTracks, nil) > n && !hasTrack(t, last, mic)
+	})
+
+	student.mustOK(map[string]any{"type": "media", "mic": true, "camera": false, "screen": false})
+	eventually(t, "the microphone is back", func() bool {
+		return host.count(TypeTracks, func(m msg) bool { return hasTrack(t, m, mic) }) >= 2
+	})
+}
+
+// TestMediaEventsReachTheRoom checks the sfu → room glue: what the sfu
+// observes reaches the participants as classroom events.
+func TestMediaEventsReachTheRoom(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil), false)
+	u := e.user("pia", store.RoleStudent)
+	student, _ := e.join(e.token(e.class, u, jointoken.RoleAttendee, nil), true)
+	ev := MediaEvents(e.rooms, nil)
+	ev.ActiveSpeaker(e.class.ID, "", sfu.ParticipantID(u.ID))
+	for _, c := range []*client{host, student} {
+		if m := c.wait("speaker", nil); m.str("participant") != string(u.ID) {
+			t.Fatalf("speaker = %s", m.raw)
+		}
+	}
+	ev.Quality(e.class.ID, sfu.ParticipantID(u.ID), sfu.QualityPoor)
+	if m := student.wait("quality", nil); m.fields["level"] != float64(1) {
+		t.Fatalf("quality = %s", m.raw)
+	}
+	ev.PeerFailed(e.class.ID, sfu.ParticipantID(u.ID), nil)
+	host.wait("quality", func(m msg) bool { return m.fields["level"] == float64(0) })
+	// Events of a class without a room are dropped quietly.
+	ev.ActiveSpeaker("no-such-class", "", "x")
+}

@@ -3,7 +3,6 @@ package signal
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -396,12 +395,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// isClose reports whether err is a close with code.
-func isClose(err error, code websocket.StatusCode) bool {
-	var ce websocket.CloseError
-	return errors.As(err, &ce) && ce.Code == code
 }
 
 // smallBuffers shrinks the kernel buffers of the server's accepted

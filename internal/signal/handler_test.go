@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/liveclass/liveclass/internal/room"
+	"github.com/liveclass/liveclass/internal/sfu"
 	"github.com/liveclass/liveclass/internal/store"
 )
 
@@ -331,4 +333,75 @@ func TestSlowReaderDropped(t *testing.T) {
 	eventually(t, "every chat echoed to the sender", func() bool { return host.count(room.TypeChat, nil) == sent })
 	host.mustOK(map[string]any{"type": "ping"})
 	t.Logf("slow reader dropped after %d messages", sent)
+}
+
+// TestUnansweredPingsDrop drops a client that stops answering pings (it
+// never reads, so its WebSocket library never answers them).
+func TestUnansweredPingsDrop(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *Config) {
+		c.PingInterval = 100 * time.Millisecond
+		c.ResumeWindow = 100 * time.Millisecond
+	}})
+	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil), false)
+	u := e.user("quin", store.RoleStudent)
+	mute := e.dial(nil) // never reads
+	mute.send(map[string]any{"type": "join", "v": 1, "token": e.token(e.class, u, jointoken.RoleAttendee, nil)})
+	host.wait(room.TypeParticipantJoined, nil)
+	host.wait(room.TypeParticipantLeft, func(m msg) bool { return m.str("participant") == string(u.ID) })
+	// The host, who reads, answers every ping and stays.
+	host.mustOK(map[string]any{"type": "ping"})
+}
+
+func TestLimits(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *Config) { c.MessageRate, c.MessageBurst = 0.001, 3 }})
+	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil), false)
+	// The join is read before the bucket applies: three requests pass,
+	// the fourth is refused.
+	for range 3 {
+		host.mustOK(map[string]any{"type": "ping"})
+	}
+	if m := host.request(map[string]any{"type": "ping"}); m.str("code") != "TOO_MANY_REQUESTS" {
+		t.Fatalf("fourth ping answered %s", m.raw)
+	}
+	// A message over the size limit closes the connection with 1009.
+	host.send(map[string]any{"type": "chat", "text": strings.Repeat("x", MaxMessageSize)})
+	if code := host.closed(); code != websocket.StatusMessageTooBig {
+		t.Fatalf("oversized message: close %d", code)
+	}
+}
+
+// TestBreakoutIsolation checks, through the protocol, that breakout rooms
+// isolate chat and media: a student in b2 loses sight of the tracks of a
+// student in b1, and gets them back when the rooms close.
+func TestBreakoutIsolation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil), false)
+	ua, ub := e.user("ana", store.RoleStudent), e.user("ben", store.RoleStudent)
+	a := e.rtcJoin(e.token(e.class, ua, jointoken.RoleAttendee, nil))
+	b := e.rtcJoin(e.token(e.class, ub, jointoken.RoleAttendee, nil))
+	a.publish()
+	cam := sfu.MakeTrackID(sfu.ParticipantID(ua.ID), sfu.SourceCamera)
+	b.wait(TypeTracks, func(m msg) bool { return hasTrack(t, m, cam) })
+
+	host.mustOK(map[string]any{"type": "breakouts.create", "count": 2})
+	host.mustOK(map[string]any{"type": "breakouts.assign", "assignments": map[string]string{string(ua.ID): "b1", string(ub.ID): "b2"}})
+	b.wait(room.TypeBreakouts, func(m msg) bool { return m.str("you") == "b2" })
+	eventually(t, "b2 no longer sees b1's camera", func() bool {
+		last, ok := b.last(TypeTracks)
+		return ok && !hasTrack(t, last, cam)
+	})
+	a.mustOK(map[string]any{"type": "chat", "text": "only b1"})
+	b.mustOK(map[string]any{"type": "chat", "text": "only b2"})
+	b.wait(room.TypeChat, func(m msg) bool { return m.str("text") == "only b2" })
+	a.wait(room.TypeChat, func(m msg) bool { return m.str("text") == "only b1" })
+	if a.count(room.TypeChat, func(m msg) bool { return m.str("text") == "only b2" }) != 0 ||
+		b.count(room.TypeChat, func(m msg) bool { return m.str("text") == "only b1" }) != 0 {
+		t.Fatal("chat crossed breakout rooms")
+	}
+
+	host.mustOK(map[string]any{"type": "breakouts.close"})
+	eventually(t, "b1's camera is back for ben", func() bool {
+		last, ok := b.last(TypeTracks)
+		return ok && hasTrack(t, last, cam)
+	})
 }

@@ -24,7 +24,6 @@ const (
 const (
 	ptOpus = 111
 	ptVP8  = 96
-	ptRTX  = 97
 )
 
 // Header extension URIs not named by pion/sdp.
@@ -60,12 +59,6 @@ var (
 		},
 		PayloadType: ptVP8,
 	}
-	codecRTX = webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", ptVP8),
-		},
-		PayloadType: ptRTX,
-	}
 )
 
 // newMediaEngine registers the codecs and header extensions of one side.
@@ -78,10 +71,12 @@ func newMediaEngine(kind apiKind) (*webrtc.MediaEngine, error) {
 	if err := m.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	for _, c := range []webrtc.RTPCodecParameters{codecVP8, codecRTX} {
-		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
+	// No RTX: retransmissions come on the original SSRC. Pion v4.2.26
+	// races (receiveForRid against the layer's reader) when a simulcast
+	// layer's repair stream starts, and the SFU's own retransmissions
+	// come from the packet cache on the original SSRC anyway.
+	if err := m.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
 	}
 	video := []string{sdp.SDESMidURI, sdp.TransportCCURI}
 	audio := []string{sdp.SDESMidURI, sdp.TransportCCURI}

@@ -77,8 +77,8 @@ func (q *queue) Offer(s string)  { q.push(msg{kind: "offer", sdp: s}) }
 func (q *queue) Candidate(pc PC, c webrtc.ICECandidateInit) {
 	q.push(msg{kind: "candidate", pc: pc, cand: c})
 }
-func (q *queue) Tracks(t []TrackInfo)           { q.push(msg{kind: "tracks", tracks: t}) }
-func (q *queue) Mapping(m map[string]TrackID)   { q.push(msg{kind: "mapping", mids: m}) }
+func (q *queue) Tracks(t []TrackInfo)         { q.push(msg{kind: "tracks", tracks: t}) }
+func (q *queue) Mapping(m map[string]TrackID) { q.push(msg{kind: "mapping", mids: m}) }
 
 // received is what a client got on one subscriber mid.
 type received struct {
@@ -116,7 +116,8 @@ type client struct {
 	mic       *webrtc.TrackLocalStaticRTP
 	plis      [3]atomic.Int64
 	wantKey   [3]atomic.Bool
-	loud      atomic.Bool // the microphone sends speech levels
+	loud      atomic.Bool  // the microphone sends speech levels
+	maxFrames atomic.Int64 // stop each video layer after this many frames; 0 for never
 	sentMic   atomic.Int64
 }
 
@@ -414,6 +415,9 @@ func (c *client) sendVideo(s *webrtc.RTPSender, mid string, layer int) {
 			return
 		case <-tick.C:
 		}
+		if m := c.maxFrames.Load(); m > 0 && int64(frame) >= m {
+			return
+		}
 		key := c.wantKey[layer].Swap(false)
 		pid = (pid + 1) & 0x7fff
 		for i := range 2 {
@@ -622,4 +626,3 @@ func waitGoroutines(t testing.TB, before int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-

@@ -51,7 +51,8 @@ type Peer struct {
 	lastMapping map[string]TrackID
 	quality     Quality
 	failed      bool
-	lossEst     int // loss-based estimate for EstimateLoss
+	lossEst     int                   // loss-based estimate for EstimateLoss
+	remotes     []*webrtc.TrackRemote // published layers being read
 
 	// Written by the RTCP loops, read by tick and Stats.
 	remb     atomic.Int64  // latest REMB from the subscriber, bits/s
@@ -204,6 +205,9 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 			}
 		}
 	}
+	p.mu.Lock()
+	p.remotes = append(p.remotes, remote)
+	p.mu.Unlock()
 	p.ss.publish(p, spec, remote, layer, levelExt)
 }
 
@@ -360,6 +364,18 @@ func (p *Peer) Close() {
 	p.closing.Do(func() {
 		p.ss.leave(p)
 		p.closeConnections()
+		// Pion does not always end a read that began while the
+		// connection was closing (a stream created during Close stays
+		// open); a deadline in the past ends them all.
+		p.mu.Lock()
+		now := time.Now()
+		for _, sl := range append(slices.Clip(p.audio), p.video...) {
+			_ = sl.tr.Sender().SetReadDeadline(now)
+		}
+		for _, r := range p.remotes {
+			_ = r.SetReadDeadline(now)
+		}
+		p.mu.Unlock()
 		// The estimator is closed with the connection's interceptors.
 		p.wg.Wait()
 	})
@@ -533,11 +549,9 @@ func (p *Peer) sendMappingLocked() {
 
 // estimate returns the participant's downstream bandwidth estimate.
 func (p *Peer) estimate(now time.Time) int {
-	e := p.ss.srv.cfg.InitialEstimate
+	e := p.lossEst
 	if p.est != nil {
 		e = p.est.GetTargetBitrate()
-	} else {
-		e = p.lossEst
 	}
 	if r := int(p.remb.Load()); r > 0 && now.UnixNano()-p.rembAt.Load() < int64(5*time.Second) {
 		e = min(e, r)

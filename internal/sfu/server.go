@@ -436,8 +436,8 @@ func (s *Server) sessionFor(class store.ClassID) *Session {
 // nopEvents discards events.
 type nopEvents struct{}
 
-func (nopEvents) TrackPublished(store.ClassID, TrackInfo)                 {}
-func (nopEvents) TrackUnpublished(store.ClassID, TrackInfo)               {}
-func (nopEvents) ActiveSpeaker(store.ClassID, GroupID, ParticipantID)     {}
-func (nopEvents) Quality(store.ClassID, ParticipantID, Quality)           {}
-func (nopEvents) PeerFailed(store.ClassID, ParticipantID, error)          {}
+func (nopEvents) TrackPublished(store.ClassID, TrackInfo)             {}
+func (nopEvents) TrackUnpublished(store.ClassID, TrackInfo)           {}
+func (nopEvents) ActiveSpeaker(store.ClassID, GroupID, ParticipantID) {}
+func (nopEvents) Quality(store.ClassID, ParticipantID, Quality)       {}
+func (nopEvents) PeerFailed(store.ClassID, ParticipantID, error)      {}

@@ -1,0 +1,292 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"golang.org/x/sys/unix"
+)
+
+// threadCPU returns the CPU time of the calling OS thread.
+func threadCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// vp8Source makes 1,200-byte VP8 packets of one layer, a keyframe first.
+type vp8Source struct {
+	seq uint16
+	n   int
+	buf [1200]byte
+}
+
+func (s *vp8Source) next() []byte {
+	b := s.buf[:]
+	b[0], b[1] = 0x80, 96
+	if s.n%3 == 2 {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:], s.seq)
+	binary.BigEndian.PutUint32(b[4:], uint32(s.n/3)*1500)
+	binary.BigEndian.PutUint32(b[8:], 0x1234)
+	b[12] = 0x10
+	if s.n%3 != 0 {
+		b[12] = 0
+	}
+	b[13] = 1 // inter frame
+	if s.n == 0 {
+		b[13] = 0
+	}
+	s.seq++
+	s.n++
+	return b
+}
+
+// report adds the per-packet-per-subscriber figures.
+func reportFigures(b *testing.B, n int, cpu time.Duration, allocs uint64, perSub float64, delivered uint64) {
+	per := float64(b.N * n)
+	b.ReportMetric(float64(cpu.Nanoseconds())/per, "cpu-ns/pkt/sub")
+	b.ReportMetric(float64(allocs)/per, "allocs/pkt/sub")
+	b.ReportMetric(perSub/(1<<20), "MB/sub")
+	b.ReportMetric(float64(delivered)/per, "delivered/pkt")
+}
+
+// BenchmarkSFUForward is one publisher's camera forwarded to N
+// subscribers through the whole SFU: the published track's forwarder,
+// each subscriber's slot, the subscriber connection's interceptors (sender
+// reports, TWCC sequence numbers, congestion control), SRTP and the UDP
+// mux. Its op is one publisher packet; cpu-ns/pkt/sub is the forwarding
+// thread's CPU divided by N (the receiving clients run on other threads);
+// allocs/pkt/sub counts every allocation in the process, the clients'
+// included; MB/sub is the heap of one subscriber, its in-process client
+// included, after warm-up.
+func BenchmarkSFUForward(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		est  Estimation
+	}{{"twcc", EstimateTWCC}, {"loss", EstimateLoss}} {
+		for _, n := range []int{1, 10, 50} {
+			b.Run(fmt.Sprintf("est=%s/subs=%d", mode.name, n), func(b *testing.B) { benchSFU(b, mode.est, n) })
+		}
+	}
+}
+
+func benchSFU(b *testing.B, est Estimation, n int) {
+	{
+		{
+			srv, _ := newServer(b, Config{Estimation: est})
+			api := newClientAPI(b)
+			alice := join(b, srv, api, class, "alice", 1)
+			alice.maxFrames.Store(3)
+			alice.publish(true, false)
+			ss, _ := srv.Session(class)
+			var up *upTrack
+			waitFor(b, "alice's camera", func() bool {
+				ss.mu.Lock()
+				defer ss.mu.Unlock()
+				up = ss.tracks["alice/camera"]
+				return up != nil
+			})
+			heap0 := heapInUse()
+			var subs []*client
+			for i := range n {
+				c := join(b, srv, api, class, ParticipantID(fmt.Sprint("s", i)), 2)
+				c.subscribe(320, 180, "alice/camera")
+				subs = append(subs, c)
+			}
+			for _, c := range subs {
+				waitFor(b, "subscriber connected", func() bool { return c.peer.subReady.Load() })
+			}
+			// Wait until alice's read loop has forwarded her last packet
+			// of layer 0 (3 frames of 2 packets from 1000): from here on
+			// only the benchmark calls Forward for it.
+			waitFor(b, "alice's last packet", func() bool {
+				last, ok := up.fwd.Cache(0).Newest()
+				return ok && last == 1005
+			})
+			src := vp8Source{seq: 1006}
+			// Warm up: every subscriber on layer 0, then measure memory.
+			for range 300 {
+				_ = up.fwd.Forward(0, src.next(), time.Now())
+			}
+			for _, c := range subs {
+				waitFor(b, "packets at a subscriber", func() bool { return c.recv("alice/camera").packets > 100 })
+			}
+			perSub := float64(int64(heapInUse())-int64(heap0)) / float64(n)
+			before := srv.Stats().PacketsForwarded
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			cpu0, m0 := threadCPU(b), mallocs()
+			b.ResetTimer()
+			for b.Loop() {
+				_ = up.fwd.Forward(0, src.next(), time.Now())
+			}
+			cpu, m := threadCPU(b)-cpu0, mallocs()-m0
+			reportFigures(b, n, cpu, m, perSub, srv.Stats().PacketsForwarded-before)
+		}
+	}
+}
+
+// BenchmarkPionBaseline is the same-run baseline: a plain Pion fan-out
+// with Pion's default interceptors (NACK responder with its 1,024-packet
+// buffer per stream, reports, TWCC), one server PeerConnection per
+// subscriber, the publisher packet unmarshalled once and written with
+// WriteRTP to every subscriber's track. The clients are the same as in
+// BenchmarkSFUForward.
+func BenchmarkPionBaseline(b *testing.B) {
+	for _, n := range []int{1, 10, 50} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			before := runtime.NumGoroutine()
+			m := &webrtc.MediaEngine{}
+			if err := m.RegisterDefaultCodecs(); err != nil {
+				b.Fatal(err)
+			}
+			ir := &interceptor.Registry{}
+			if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+				b.Fatal(err)
+			}
+			var se webrtc.SettingEngine
+			se.SetIncludeLoopbackCandidate(true)
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+			server := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+			clientAPI := newClientAPI(b)
+			heap0 := heapInUse()
+			var (
+				tracks   []*webrtc.TrackLocalStaticRTP
+				pcs      []*webrtc.PeerConnection
+				received atomic.Uint64
+				wg       sync.WaitGroup
+			)
+			b.Cleanup(func() {
+				for _, pc := range pcs {
+					_ = pc.Close()
+				}
+				wg.Wait()
+				waitGoroutines(b, before)
+			})
+			for i := range n {
+				spc, err := server.NewPeerConnection(webrtc.Configuration{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpc, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				pcs = append(pcs, spc, cpc)
+				tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, fmt.Sprint("v", i), "pub")
+				if err != nil {
+					b.Fatal(err)
+				}
+				sender, err := spc.AddTrack(tr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tracks = append(tracks, tr)
+				wg.Go(func() {
+					for {
+						if _, _, err := sender.ReadRTCP(); err != nil {
+							return
+						}
+					}
+				})
+				cpc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+					wg.Add(1)
+					defer wg.Done()
+					buf := make([]byte, 1500)
+					for {
+						if _, _, err := remote.Read(buf); err != nil {
+							return
+						}
+						received.Add(1)
+					}
+				})
+				connectPair(b, spc, cpc)
+			}
+			var src vp8Source
+			var pkt rtp.Packet
+			for range 300 {
+				_ = pkt.Unmarshal(src.next())
+				for _, tr := range tracks {
+					_ = tr.WriteRTP(&pkt)
+				}
+			}
+			waitFor(b, "packets at the subscribers", func() bool { return received.Load() > uint64(100*n) })
+			perSub := float64(int64(heapInUse())-int64(heap0)) / float64(n)
+			r0 := received.Load()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			cpu0, m0 := threadCPU(b), mallocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := pkt.Unmarshal(src.next()); err != nil {
+					b.Fatal(err)
+				}
+				for _, tr := range tracks {
+					if err := tr.WriteRTP(&pkt); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			cpu, mm := threadCPU(b)-cpu0, mallocs()-m0
+			reportFigures(b, n, cpu, mm, perSub, received.Load()-r0)
+		})
+	}
+}
+
+// connectPair negotiates offerer → answerer with full gathering.
+func connectPair(b *testing.B, offerer, answerer *webrtc.PeerConnection) {
+	b.Helper()
+	offer, err := offerer.CreateOffer(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(offerer)
+	if err := offerer.SetLocalDescription(offer); err != nil {
+		b.Fatal(err)
+	}
+	<-g
+	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
+		b.Fatal(err)
+	}
+	answer, err := answerer.CreateAnswer(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g = webrtc.GatheringCompletePromise(answerer)
+	if err := answerer.SetLocalDescription(answer); err != nil {
+		b.Fatal(err)
+	}
+	<-g
+	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "connected", func() bool { return offerer.ConnectionState() == webrtc.PeerConnectionStateConnected })
+}

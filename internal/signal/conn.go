@@ -51,6 +51,7 @@ type conn struct {
 	connID uint64
 	key    string
 	peer   *sfu.Peer
+	enc    *encoder // the class's; set before the room can deliver
 
 	bucket bucket
 }
@@ -66,9 +67,9 @@ func newConn(h *Handler, ws *websocket.Conn) *conn {
 
 // Deliver implements room.Sink. The event is encoded here, under the
 // room's lock, so that the writer sends bytes that no later change of the
-// room can touch.
+// room can touch, and once for all the class's connections.
 func (c *conn) Deliver(e room.Event) {
-	b, err := json.Marshal(e)
+	b, err := c.enc.encode(e)
 	if err != nil {
 		c.log.Error("signal: cannot encode event", "type", e.EventType(), "err", err)
 		return
@@ -199,7 +200,13 @@ func (c *conn) serve(ctx context.Context) {
 		c.refuse(CloseNotJoined, errorFor(m.RequestID(), apperr.New(apperr.Unauthenticated, "the first message must be join")))
 		return
 	}
-	if err := c.join(ctx, j); err != nil {
+	err = c.join(ctx, j)
+	if c.enc != nil {
+		// A participant parked after the connection keeps the encoder
+		// it has; the class's shared one is for live connections.
+		defer c.h.releaseEncoder(store.ClassID(c.claims.ClassID))
+	}
+	if err != nil {
 		if apperr.KindOf(err) == apperr.Internal {
 			c.log.Error("signal: join failed", "err", err)
 		}
@@ -227,6 +234,7 @@ func (c *conn) join(ctx context.Context, j *Join) error {
 	}
 	c.claims = cl
 	c.log = h.log.With("class", cl.ClassID, "participant", cl.UserID)
+	c.enc = h.encoderFor(class.ID)
 	r, p, err := h.cfg.Rooms.Join(ctx, room.JoinRequest{
 		Class: class, UserID: store.UserID(cl.UserID), Name: cl.Name, Role: cl.Role,
 		TokenID: cl.ID, Muted: j.Muted,

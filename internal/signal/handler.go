@@ -115,11 +115,14 @@ type Handler struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	conns   map[*conn]struct{}
-	parked  map[string]*parked // resume key → dropped participant
-	serving sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	conns  map[*conn]struct{}
+	parked map[string]*parked // resume key → dropped participant
+	// encoders encode each room event once for all of a class's
+	// connections.
+	encoders map[store.ClassID]*encoder
+	serving  sync.WaitGroup
 }
 
 // parked is a participant whose connection dropped: still in the room
@@ -136,10 +139,11 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	return &Handler{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		conns:  map[*conn]struct{}{},
-		parked: map[string]*parked{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		conns:    map[*conn]struct{}{},
+		parked:   map[string]*parked{},
+		encoders: map[store.ClassID]*encoder{},
 	}, nil
 }
 

@@ -581,3 +581,22 @@ func TestRecordingRules(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClassChangedPublishes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.create(t, e.mentor, nil)
+	if err := e.st.SetCurrentParticipants(ctx, c.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.ClassChanged(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.events.mu.Lock()
+	last := e.events.events[len(e.events.events)-1]
+	e.events.mu.Unlock()
+	if last.Kind != classes.Updated || last.Class == nil || last.Class.CurrentParticipants != 3 {
+		t.Fatalf("last event = %+v", last)
+	}
+	wantKind(t, e.svc.ClassChanged(ctx, "missing"), apperr.NotFound)
+}

@@ -348,3 +348,15 @@ func (s *Service) DeleteClass(ctx context.Context, a auth.Actor, id store.ClassI
 	s.publish(Event{Kind: Deleted, Class: &c})
 	return c, nil
 }
+
+// ClassChanged re-reads a class that something other than this service
+// changed (the media plane: status, participants) and publishes it, so that
+// onUpdateLiveClass subscribers see it.
+func (s *Service) ClassChanged(ctx context.Context, id store.ClassID) error {
+	c, err := s.st.ClassByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.publish(Event{Kind: Updated, Class: &c})
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ type roomOptions struct {
 	usersFile                 string
 	shard, shards             int
 	serverPIDs                []int
+	cpuProfile                string
 }
 
 func loadRoomCmd(ctx context.Context, e Env, args []string) error {
@@ -75,7 +77,7 @@ func loadRoomCmd(ctx context.Context, e Env, args []string) error {
 	fs.StringVar(&tile, "tile", "320x180", "size of a camera tile in pixels")
 	fs.StringVar(&screenTile, "screen-tile", "1280x720", "size of the screen-share view in pixels")
 	fs.Float64Var(&o.joinRate, "join-rate", 10, "joins per second, over all classes")
-	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last join before measuring")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the ramp, once every participant sees video (at most 15 s), before measuring")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to measure")
 	fs.StringVar(&o.adminEmail, "admin-email", "admin@localhost", "admin account that creates the classes (API tokens)")
 	fs.StringVar(&adminPasswordFile, "admin-password-file", "", "file holding the admin's password (or $LIVECLASS_ADMIN_PASSWORD)")
@@ -83,6 +85,7 @@ func loadRoomCmd(ctx context.Context, e Env, args []string) error {
 	fs.StringVar(&classIDs, "class", "", "comma-separated IDs of existing CHIME classes to join instead of creating them")
 	fs.StringVar(&o.usersFile, "users", "", "with --token-key: file of user IDs, one a line, one per participant")
 	fs.StringVar(&shard, "shard", "", "i/n: run only the participants whose index is i modulo n, to split the load over n processes (needs --class)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tester's CPU profile over the measured window to this file")
 	fs.StringVar(&serverPIDs, "server-pid", "", "comma-separated process IDs of the server on this machine, to report its CPU and memory")
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -232,6 +235,7 @@ type roomReport struct {
 	joinsOK, joinsFail int
 	joinErrs           map[string]int
 	rampTime           time.Duration
+	framesWait         time.Duration // after the ramp, until everyone saw video
 	joinLat            []time.Duration
 	ttff               []time.Duration
 	noFrame            int
@@ -327,6 +331,17 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 	wg.Wait()
 	rep.rampTime = time.Since(start)
 
+	// Measure once everyone who joined sees video (or would have by now),
+	// then after --settle: the window is the steady state, not the ramp.
+	framesBy := time.Now().Add(maxFirstFrame)
+	for !allSeeVideo(peers) && time.Now().Before(framesBy) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	rep.framesWait = time.Since(start) - rep.rampTime
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -341,6 +356,17 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 	}
 	before := sum()
 	cpu0, srv0 := cpuTime(), processTreeCPU(o.serverPIDs)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 := time.Now()
 	t.phase.Store(1)
 	half := o.duration / 2
@@ -378,10 +404,12 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 		}
 		p.delay.mu.Unlock()
 		if p.firstFrame.Load() == 0 {
-			if p.joinedAt.IsZero() || p.joinErr != nil {
-				continue
+			p.mu.Lock()
+			joined := !p.joinedAt.IsZero() && p.joinErr == nil
+			p.mu.Unlock()
+			if joined {
+				rep.noFrame++
 			}
-			rep.noFrame++
 			continue
 		}
 		from := p.joinStart
@@ -397,25 +425,22 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 	return rep, nil
 }
 
-// receivingTiles counts video transceivers that have received anything.
-func receivingTiles(peers []*roomPeer) int { return countVideoTiles(peers) }
+// maxFirstFrame bounds the wait for every participant's first video frame
+// before measuring.
+const maxFirstFrame = 15 * time.Second
 
-func countVideoTiles(peers []*roomPeer) int {
-	n := 0
+// allSeeVideo reports whether every participant that joined and has a
+// video of someone else listed has received a keyframe.
+func allSeeVideo(peers []*roomPeer) bool {
 	for _, p := range peers {
 		p.mu.Lock()
-		for _, r := range p.recv {
-			if r.video {
-				r.mu.Lock()
-				if r.started {
-					n++
-				}
-				r.mu.Unlock()
-			}
-		}
+		joined := !p.joinedAt.IsZero() && p.joinErr == nil
 		p.mu.Unlock()
+		if joined && p.videoSince.Load() != 0 && p.firstFrame.Load() == 0 {
+			return false
+		}
 	}
-	return n
+	return true
 }
 
 func (a *peerTotals) add(b peerTotals) {
@@ -638,7 +663,7 @@ func (r *roomReport) print(w io.Writer) {
 	}
 	d, secs := r.delta, r.elapsed.Seconds()
 	mbps := func(bytes uint64) float64 { return float64(bytes) * 8 / secs / 1e6 }
-	fmt.Fprintf(w, "measured %.1fs after the ramp and %s settling:\n", secs, o.settle)
+	fmt.Fprintf(w, "measured %.1fs, from %s after every participant saw video (%.1fs after the ramp):\n", secs, o.settle, r.framesWait.Seconds())
 	fmt.Fprintf(w, "  received (forwarded by the server): %.0f packets/s (video %.0f, audio %.0f), %.2f Mbit/s of payload\n",
 		float64(d.packets)/secs, float64(d.video)/secs, float64(d.audio)/secs, mbps(d.bytes))
 	fmt.Fprintf(w, "  published by this tester: %.0f packets/s, %.2f Mbit/s of payload\n", float64(d.sentPkts)/secs, mbps(d.sentBy))

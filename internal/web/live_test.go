@@ -24,7 +24,7 @@ var hostOnly = []string{
 
 // everyone's are the controls every participant has.
 var everyone = []string{
-	`id="camera-select"`, `id="mic-select"`, `id="preview"`, `id="mic-level"`, `id="join-muted"`, `id="join-button"`,
+	`id="camera-select"`, `id="mic-select"`, `id="quality-select"`, `id="preview"`, `id="mic-level"`, `id="join-muted"`, `id="join-button"`,
 	`id="btn-mic"`, `id="btn-camera"`, `id="btn-screen"`, `id="btn-hand"`, `id="btn-reactions"`,
 	`id="btn-chat"`, `id="btn-people"`, `id="btn-leave"`, `id="chat-panel"`, `id="people-panel"`,
 	`id="polls-panel"`, `id="help"`, `live/main.js`, `data-signal="/rtc"`,

@@ -102,11 +102,20 @@ function main(root) {
   let audioCtx = null;
   let metering = 0;
 
-  /** @param {string} deviceId */
-  const videoConstraints = (deviceId) => ({
-    width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24, max: 30 },
-    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
-  });
+  const qualitySelect = /** @type {HTMLSelectElement} */ (byId("quality-select"));
+  /**
+   * The camera's capture size: the top simulcast layer. A slow uplink or
+   * machine is better served by a smaller one than by dropped frames.
+   * @param {string} deviceId
+   */
+  const videoConstraints = (deviceId) => {
+    const height = Number(qualitySelect.value) || 720;
+    return {
+      width: { ideal: Math.round(height * 16 / 9) }, height: { ideal: height },
+      frameRate: { ideal: height > 360 ? 24 : 15, max: 30 },
+      ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    };
+  };
   /** @param {string} deviceId */
   const audioConstraints = (deviceId) => ({
     echoCancellation: true, noiseSuppression: true, autoGainControl: true,
@@ -218,6 +227,7 @@ function main(root) {
 
   cameraSelect.addEventListener("change", () => { acquire(); });
   micSelect.addEventListener("change", () => { acquire(); });
+  qualitySelect.addEventListener("change", () => { acquire(); });
   joinButton.addEventListener("click", join);
   if (navigator.mediaDevices?.getUserMedia) {
     acquire();
@@ -268,6 +278,8 @@ function main(root) {
     S.polls = new Map(st.polls.map((/** @type {Poll} */ p) => [p.id, p]));
     S.results = new Map(st.results.map((/** @type {Results} */ r) => [r.poll, r]));
     S.tracks = [];
+    // A new connection has new peer connections: ask for the videos anew.
+    lastSubscribe = "";
     if (first) {
       S.joined = true;
       meterOff();

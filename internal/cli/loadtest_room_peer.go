@@ -680,8 +680,8 @@ func (p *roomPeer) sendCamera(s *webrtc.RTPSender, tracks []*webrtc.TrackLocalSt
 	for i, l := range layers {
 		senders[i] = newVP8Sender(tracks[i], s, mid, l, i, uint32(p.index*31+i*7+1))
 	}
-	p.pace(fps, func(n int, elapsed time.Duration, periodicKey bool) bool {
-		ts := uint32(elapsed * 90 / time.Millisecond)
+	p.pace(fps, func(n int, at time.Duration, periodicKey bool) bool {
+		ts := uint32(at * 90 / time.Millisecond)
 		for i, l := range layers {
 			if n%(fps/l.fps) != 0 {
 				continue
@@ -702,9 +702,9 @@ func (p *roomPeer) sendScreen(s *webrtc.RTPSender, track *webrtc.TrackLocalStati
 	l := p.t.media.screen
 	v := newVP8Sender(track, s, mid, l, 3, uint32(p.index*31+5))
 	v.ridID = 0
-	p.pace(l.fps, func(n int, elapsed time.Duration, periodicKey bool) bool {
+	p.pace(l.fps, func(_ int, at time.Duration, periodicKey bool) bool {
 		key := p.wantKey[3].Swap(false) || periodicKey
-		b, k, err := v.frame(uint32(elapsed*90/time.Millisecond), key)
+		b, k, err := v.frame(uint32(at*90/time.Millisecond), key)
 		p.sent[3].pkts.Add(uint64(k))
 		p.sent[3].bytes.Add(uint64(b))
 		return err == nil
@@ -712,17 +712,27 @@ func (p *roomPeer) sendScreen(s *webrtc.RTPSender, track *webrtc.TrackLocalStati
 }
 
 // pace calls send at fps until stop, with the frame number, the time
-// since the first frame (for RTP timestamps from the wall clock, as a
-// capture clock gives) and whether a periodic keyframe is due.
-func (p *roomPeer) pace(fps int, send func(n int, elapsed time.Duration, key bool) bool) {
+// of the frame since the first (for RTP timestamps from the wall clock,
+// as a capture clock gives) and whether a periodic keyframe is due. Frames
+// whose tick came late are sent at once, up to a few, so that a busy
+// tester still publishes the bitrate it reports rather than silently less.
+func (p *roomPeer) pace(fps int, send func(n int, at time.Duration, key bool) bool) {
+	const maxCatchUp = 5
 	period := time.Second / time.Duration(fps)
 	keyEvery := max(1, int(p.t.media.keyEvery/period))
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	start := time.Now()
-	for n := 0; ; n++ {
-		if !send(n, time.Since(start), n > 0 && n%keyEvery == 0) {
-			return
+	n := 0
+	for {
+		due := int(time.Since(start)/period) + 1
+		if due-n > maxCatchUp {
+			n = due - maxCatchUp // too far behind: drop frames, as an encoder would
+		}
+		for ; n < due; n++ {
+			if !send(n, time.Duration(n)*period, n > 0 && n%keyEvery == 0) {
+				return
+			}
 		}
 		select {
 		case <-p.stop:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -82,17 +84,15 @@ type peerTotals struct {
 
 // trackRecv is what arrived on one subscriber transceiver.
 type trackRecv struct {
-	mu        sync.Mutex
-	video     bool
-	started   bool
-	firstSeq  uint64
-	maxSeq    uint64 // extended
-	got       uint64
-	packets   uint64
-	bytes     uint64
-	layer     [4]uint64 // payload bytes by origin layer (3: screen)
-	firstKey  time.Time
-	firstSeen time.Time
+	mu       sync.Mutex
+	video    bool
+	started  bool
+	firstSeq uint64
+	maxSeq   uint64 // extended
+	got      uint64
+	packets  uint64
+	bytes    uint64
+	layer    [4]uint64 // payload bytes by origin layer (3: screen)
 }
 
 // roomPeer is one participant.
@@ -141,7 +141,11 @@ type roomPeer struct {
 // feedback, which the server's bandwidth estimate runs on). Neither keeps
 // a NACK responder buffer: the tester repairs nothing it sends.
 func newClientAPIs(loopbackOnly bool) (pub, sub *webrtc.API, err error) {
+	// The tester reports what its participants saw; Pion's own logs are
+	// mostly its connections noticing, at the end, that they were closed.
+	quiet := &logging.DefaultLoggerFactory{DefaultLogLevel: logging.LogLevelDisabled, ScopeLevels: map[string]logging.LogLevel{}, Writer: io.Discard}
 	var se webrtc.SettingEngine
+	se.LoggerFactory = quiet
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -155,21 +159,16 @@ func newClientAPIs(loopbackOnly bool) (pub, sub *webrtc.API, err error) {
 		if err := m.RegisterDefaultCodecs(); err != nil {
 			return nil, err
 		}
-		exts := []struct {
+		type ext struct {
 			uri  string
 			kind webrtc.RTPCodecType
-		}{
+		}
+		exts := []ext{
 			{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
 			{sdp.TransportCCURI, webrtc.RTPCodecTypeVideo}, {sdp.TransportCCURI, webrtc.RTPCodecTypeAudio},
 		}
 		if publisher {
-			exts = append(exts, struct {
-				uri  string
-				kind webrtc.RTPCodecType
-			}{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo}, struct {
-				uri  string
-				kind webrtc.RTPCodecType
-			}{uriAudioLevel, webrtc.RTPCodecTypeAudio})
+			exts = append(exts, ext{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo}, ext{uriAudioLevel, webrtc.RTPCodecTypeAudio})
 		}
 		for _, e := range exts {
 			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
@@ -184,17 +183,17 @@ func newClientAPIs(loopbackOnly bool) (pub, sub *webrtc.API, err error) {
 			}
 			ir.Add(hx)
 		} else {
-			rr, err := report.NewReceiverInterceptor()
+			rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(quiet))
 			if err != nil {
 				return nil, err
 			}
 			ir.Add(rr)
-			gen, err := nack.NewGeneratorInterceptor()
+			gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(quiet))
 			if err != nil {
 				return nil, err
 			}
 			ir.Add(gen)
-			fb, err := twcc.NewSenderInterceptor()
+			fb, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(quiet))
 			if err != nil {
 				return nil, err
 			}
@@ -847,7 +846,6 @@ func (p *roomPeer) received(r *trackRecv, b []byte, now time.Time) {
 		r.started = true
 		r.firstSeq = uint64(seq) + 1<<16
 		r.maxSeq = r.firstSeq
-		r.firstSeen = now
 	} else {
 		// Extend the 16-bit sequence number around the highest seen.
 		ext := r.maxSeq&^0xffff | uint64(seq)
@@ -869,9 +867,6 @@ func (p *roomPeer) received(r *trackRecv, b []byte, now time.Time) {
 	r.bytes += uint64(len(payload))
 	if layer >= 0 {
 		r.layer[layer] += uint64(len(payload))
-	}
-	if key && r.firstKey.IsZero() {
-		r.firstKey = now
 	}
 	r.mu.Unlock()
 	if key {

@@ -62,6 +62,25 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// requests in flight.
 	ShutdownTimeout time.Duration
+	// RTCUDPPort is the one UDP port the ICE of every participant of every
+	// live class runs on; 0 picks a free port (tests).
+	RTCUDPPort int
+	// RTCTCPPort is the ICE-TCP fallback port; 0 picks a free port.
+	RTCTCPPort int
+	// RTCPublicIP, when set, is advertised to browsers instead of the
+	// machine's own addresses (a server behind 1:1 NAT).
+	RTCPublicIP string
+	// RTCLoopbackCandidates also offers loopback addresses, so that a
+	// browser on the same machine always connects.
+	RTCLoopbackCandidates bool
+	// TURNPort is the UDP port of the embedded TURN server; 0 leaves it
+	// off. TURNUsername and TURNPassword are its one credential.
+	TURNPort     int
+	TURNUsername string
+	TURNPassword string
+	// LiveEndGrace is how long after its end time a live class with nobody
+	// left in it is ended.
+	LiveEndGrace time.Duration
 }
 
 // Key describes one configuration key; Keys lists them all.
@@ -139,14 +158,45 @@ func Keys() []Key {
 		{Name: "trust_proxy", Default: "false", Flag: "trust-proxy", Bool: true, Usage: "take client addresses from X-Forwarded-For (only behind a reverse proxy that sets it)",
 			set: boolSetter(func(c *Config, b bool) { c.TrustProxy = b })},
 		{Name: "shutdown_timeout", Default: "10s", Flag: "shutdown-timeout", Usage: "how long a graceful shutdown waits for requests in flight",
-			set: func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("want a duration such as 10s, got %q", v)
-				}
-				c.ShutdownTimeout = d
-				return nil
-			}},
+			set: durationSetter(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
+		{Name: "rtc_udp_port", Default: "7882", Flag: "rtc-udp-port", Usage: "the one UDP port of every participant's media (ICE); 0 picks a free port",
+			set: portSetter(func(c *Config, p int) { c.RTCUDPPort = p })},
+		{Name: "rtc_tcp_port", Default: "7881", Flag: "rtc-tcp-port", Usage: "the TCP port of media for networks that block UDP (ICE-TCP); 0 picks a free port",
+			set: portSetter(func(c *Config, p int) { c.RTCTCPPort = p })},
+		{Name: "rtc_public_ip", Default: "", Flag: "rtc-public-ip", Usage: "IP address browsers reach the media ports at, advertised instead of the machine's own (behind 1:1 NAT)",
+			set: func(c *Config, v string) error { c.RTCPublicIP = v; return nil }},
+		{Name: "rtc_loopback_candidates", Default: "true", Flag: "rtc-loopback-candidates", Bool: true, Usage: "also offer loopback addresses for media, so that a browser on the same machine always connects",
+			set: boolSetter(func(c *Config, b bool) { c.RTCLoopbackCandidates = b })},
+		{Name: "turn_port", Default: "0", Flag: "turn-port", Usage: "UDP port of the embedded TURN server; 0 leaves it off",
+			set: portSetter(func(c *Config, p int) { c.TURNPort = p })},
+		{Name: "turn_username", Default: "", Flag: "turn-username", Usage: "user name of the embedded TURN server's credential (required with turn_port)",
+			set: func(c *Config, v string) error { c.TURNUsername = v; return nil }},
+		{Name: "turn_password", Default: "", Secret: true, Usage: "password of the embedded TURN server's credential (required with turn_port)",
+			set: func(c *Config, v string) error { c.TURNPassword = v; return nil }},
+		{Name: "live_end_grace", Default: "10m", Flag: "live-end-grace", Usage: "a live class with nobody left in it ends this long after its end time",
+			set: durationSetter(func(c *Config, d time.Duration) { c.LiveEndGrace = d })},
+	}
+}
+
+func durationSetter(f func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 10s, got %q", v)
+		}
+		f(c, d)
+		return nil
+	}
+}
+
+func portSetter(f func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("want a port 0–65535, got %q", v)
+		}
+		f(c, p)
+		return nil
 	}
 }
 
@@ -174,6 +224,11 @@ func Default() Config {
 		Introspection:   true,
 		SigninRateLimit: 120,
 		ShutdownTimeout: 10 * time.Second,
+
+		RTCUDPPort:            7882,
+		RTCTCPPort:            7881,
+		RTCLoopbackCandidates: true,
+		LiveEndGrace:          10 * time.Minute,
 	}
 }
 
@@ -306,6 +361,15 @@ type fileConfig struct {
 	SigninRateLimit scalar `yaml:"signin_rate_limit"`
 	TrustProxy      scalar `yaml:"trust_proxy"`
 	ShutdownTimeout scalar `yaml:"shutdown_timeout"`
+
+	RTCUDPPort            scalar `yaml:"rtc_udp_port"`
+	RTCTCPPort            scalar `yaml:"rtc_tcp_port"`
+	RTCPublicIP           scalar `yaml:"rtc_public_ip"`
+	RTCLoopbackCandidates scalar `yaml:"rtc_loopback_candidates"`
+	TURNPort              scalar `yaml:"turn_port"`
+	TURNUsername          scalar `yaml:"turn_username"`
+	TURNPassword          scalar `yaml:"turn_password"`
+	LiveEndGrace          scalar `yaml:"live_end_grace"`
 }
 
 func applyFile(cfg *Config, path string, byName map[string]Key) error {
@@ -448,6 +512,43 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &Error{Key: "shutdown_timeout", Msg: "must be positive"}
+	}
+	return c.validateMedia()
+}
+
+// validateMedia checks the media plane's keys and the ports against each
+// other: two sockets on one port would fail only at start, with a less
+// helpful message.
+func (c Config) validateMedia() error {
+	for _, p := range []struct {
+		key string
+		n   int
+	}{{"rtc_udp_port", c.RTCUDPPort}, {"rtc_tcp_port", c.RTCTCPPort}, {"turn_port", c.TURNPort}} {
+		if p.n < 0 || p.n > 65535 {
+			return &Error{Key: p.key, Msg: fmt.Sprintf("port must be 0–65535, got %d", p.n)}
+		}
+	}
+	if c.RTCPublicIP != "" && net.ParseIP(c.RTCPublicIP) == nil {
+		return &Error{Key: "rtc_public_ip", Msg: fmt.Sprintf("not an IP address: %q (a host name will not do: browsers are given it as an ICE candidate)", c.RTCPublicIP)}
+	}
+	_, lp, _ := net.SplitHostPort(c.Listen)
+	if listenPort, _ := strconv.Atoi(lp); listenPort != 0 && listenPort == c.RTCTCPPort {
+		return &Error{Key: "rtc_tcp_port", Msg: fmt.Sprintf("%d is also the HTTP listen port; pick another", c.RTCTCPPort)}
+	}
+	if c.TURNPort != 0 && c.TURNPort == c.RTCUDPPort {
+		return &Error{Key: "turn_port", Msg: fmt.Sprintf("%d is also rtc_udp_port; pick another", c.TURNPort)}
+	}
+	switch {
+	case c.TURNPort != 0 && (c.TURNUsername == "" || c.TURNPassword == ""):
+		return &Error{Key: "turn_port", Msg: "the embedded TURN server needs turn_username and turn_password"}
+	case c.TURNPort == 0 && (c.TURNUsername != "" || c.TURNPassword != ""):
+		return &Error{Key: "turn_port", Msg: "turn_username or turn_password is set but turn_port is 0 (TURN off); set a port to turn it on, or drop the credential"}
+	}
+	if c.TURNPassword != "" && len(c.TURNPassword) < 8 {
+		return &Error{Key: "turn_password", Msg: "must be at least 8 characters"}
+	}
+	if c.LiveEndGrace <= 0 {
+		return &Error{Key: "live_end_grace", Msg: "must be positive"}
 	}
 	return nil
 }

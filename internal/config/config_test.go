@@ -78,6 +78,35 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestMediaKeys checks the media plane's keys from each source and their
+// defaults.
+func TestMediaKeys(t *testing.T) {
+	cfg, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RTCUDPPort != 7882 || cfg.RTCTCPPort != 7881 || cfg.RTCPublicIP != "" || !cfg.RTCLoopbackCandidates ||
+		cfg.TURNPort != 0 || cfg.LiveEndGrace != 10*time.Minute {
+		t.Fatalf("media defaults: %+v", cfg)
+	}
+	file := writeFile(t, "m.yaml", "rtc_udp_port: 40000\nrtc_public_ip: 203.0.113.7\nrtc_loopback_candidates: false\nturn_port: 3478\nturn_username: class\n")
+	cfg, err = Load(Sources{
+		File:  file,
+		Env:   []string{"LIVECLASS_TURN_PASSWORD_FILE=" + writeFile(t, "turn", "turn-secret\n"), "LIVECLASS_LIVE_END_GRACE=90s"},
+		Flags: map[string]string{"rtc_tcp_port": "0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RTCUDPPort != 40000 || cfg.RTCTCPPort != 0 || cfg.RTCPublicIP != "203.0.113.7" || cfg.RTCLoopbackCandidates ||
+		cfg.TURNPort != 3478 || cfg.TURNUsername != "class" || cfg.TURNPassword != "turn-secret" || cfg.LiveEndGrace != 90*time.Second {
+		t.Fatalf("media keys not applied: %+v", cfg)
+	}
+	if _, err := Load(Sources{Flags: map[string]string{"rtc_public_ip": "2001:db8::1"}}); err != nil {
+		t.Fatalf("IPv6 public IP refused: %v", err)
+	}
+}
+
 func TestSecretFiles(t *testing.T) {
 	key := strings.Repeat("k", 40)
 	keyFile := writeFile(t, "key", key+"\n")
@@ -126,6 +155,18 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad duration", Sources{Flags: map[string]string{"shutdown_timeout": "soon"}}, "shutdown_timeout"},
 		{"zero duration", Sources{Flags: map[string]string{"shutdown_timeout": "0s"}}, "shutdown_timeout"},
 		{"empty data dir", Sources{Flags: map[string]string{"data_dir": " "}}, "data_dir"},
+		{"udp port out of range", Sources{Flags: map[string]string{"rtc_udp_port": "70000"}}, "rtc_udp_port"},
+		{"tcp port not a number", Sources{Env: []string{"LIVECLASS_RTC_TCP_PORT=fallback"}}, "rtc_tcp_port"},
+		{"tcp port is the http port", Sources{Flags: map[string]string{"listen": ":7000", "rtc_tcp_port": "7000"}}, "rtc_tcp_port"},
+		{"public ip is a host name", Sources{Flags: map[string]string{"rtc_public_ip": "media.example.org"}}, "rtc_public_ip"},
+		{"bad loopback bool", Sources{File: writeFile(t, "lb.yaml", "rtc_loopback_candidates: sometimes\n")}, "rtc_loopback_candidates"},
+		{"turn without credential", Sources{Flags: map[string]string{"turn_port": "3478"}}, "turn_port"},
+		{"turn without password", Sources{Flags: map[string]string{"turn_port": "3478", "turn_username": "class"}}, "turn_port"},
+		{"turn credential without port", Sources{Env: []string{"LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=long-enough"}}, "turn_port"},
+		{"turn on the ice port", Sources{Env: []string{"LIVECLASS_TURN_PORT=7882", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=long-enough"}}, "turn_port"},
+		{"short turn password", Sources{Env: []string{"LIVECLASS_TURN_PORT=3478", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=short"}}, "turn_password"},
+		{"zero end grace", Sources{Flags: map[string]string{"live_end_grace": "0s"}}, "live_end_grace"},
+		{"bad end grace", Sources{Env: []string{"LIVECLASS_LIVE_END_GRACE=ten minutes"}}, "live_end_grace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

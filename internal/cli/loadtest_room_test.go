@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liveclass/liveclass/internal/config"
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/sfu"
@@ -196,5 +197,52 @@ func TestVP8KeyframeStart(t *testing.T) {
 		if got := vp8KeyframeStart(tc.b); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestLoadRoomTokensFromAPI checks the tester's other source of join
+// tokens against the whole server: the admin creates the classes, every
+// participant signs up, enrolls and is granted a token for its class.
+func TestLoadRoomTokensFromAPI(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "", map[string]string{"signin_rate_limit": "0"})
+	srv := start(t, cfg)
+	o := roomOptions{
+		url: srv.url, classes: 2, participants: 2, adminEmail: "admin@localhost", adminPassword: adminPassword, shards: 1,
+	}
+	tokens, err := roomTokens(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, config.TokenKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jointoken.NewSigner(deriveKey(strings.TrimSpace(string(key)), "join"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	classOf := map[string]int{}
+	users := map[string]bool{}
+	for i, tok := range tokens {
+		cl, err := signer.Verify(tok, time.Now())
+		if err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+		if cl.Service != "CHIME" || cl.Role != jointoken.RoleAttendee {
+			t.Errorf("token %d: %+v", i, cl)
+		}
+		classOf[cl.ClassID]++
+		users[cl.UserID] = true
+		// Participants 0 and 1 join the first class, 2 and 3 the second.
+		if i%2 == 1 {
+			first, _ := signer.Verify(tokens[i-1], time.Now())
+			if first.ClassID != cl.ClassID {
+				t.Errorf("participants %d and %d got tokens for different classes", i-1, i)
+			}
+		}
+	}
+	if len(classOf) != 2 || len(users) != 4 {
+		t.Fatalf("tokens for %d classes and %d users, want 2 and 4", len(classOf), len(users))
 	}
 }

@@ -1,9 +1,11 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,7 +31,7 @@ import (
 // newLiveEnv is newEnv with the media plane: a room manager, an sfu on
 // loopback, and the signalling handler mounted where the live page looks
 // for it, all over the same SQLite file.
-func newLiveEnv(t *testing.T) *env {
+func newLiveEnv(t *testing.T) (*env, *wsConns) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
@@ -66,14 +68,61 @@ func newLiveEnv(t *testing.T) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", as.Handler())
-	mux.Handle("GET "+web.SignalPath, sig)
+	conns := &wsConns{by: map[store.UserID][]net.Conn{}}
+	mux.Handle("GET "+web.SignalPath, conns.wrap(sig))
 	ui.Mount(mux)
 	srv := httptest.NewServer(as.Middleware(mux))
 	// The signalling connections close first, while the room, the sfu
 	// and the database still stand.
 	t.Cleanup(srv.Close)
 	t.Cleanup(sig.Close)
-	return &env{t: t, srv: srv, st: st, auth: as, classes: cs, clock: clk}
+	return &env{t: t, srv: srv, st: st, auth: as, classes: cs, clock: clk}, conns
+}
+
+// wsConns keeps the network connections of the signalling WebSockets by
+// the signed-in user who opened them, so that a test can cut one as a
+// network failure would: without a close handshake.
+type wsConns struct {
+	mu sync.Mutex
+	by map[store.UserID][]net.Conn
+}
+
+func (c *wsConns) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := auth.ActorFrom(r.Context()).UserID
+		h.ServeHTTP(hijackRecorder{ResponseWriter: w, record: func(nc net.Conn) {
+			c.mu.Lock()
+			c.by[user] = append(c.by[user], nc)
+			c.mu.Unlock()
+		}}, r)
+	})
+}
+
+// drop cuts every connection the user opened and reports how many.
+func (c *wsConns) drop(user store.UserID) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.by[user])
+	for _, nc := range c.by[user] {
+		_ = nc.Close()
+	}
+	delete(c.by, user)
+	return n
+}
+
+// hijackRecorder hands the connection the WebSocket upgrade takes over to
+// record.
+type hijackRecorder struct {
+	http.ResponseWriter
+	record func(net.Conn)
+}
+
+func (h hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err == nil {
+		h.record(nc)
+	}
+	return nc, rw, err
 }
 
 // newMediaBrowser is newBrowser for the classroom: a fake camera and
@@ -192,7 +241,7 @@ func chatLogHas(text string) string {
 
 func TestBrowserLiveClassroom(t *testing.T) {
 	begin := time.Now()
-	e := newLiveEnv(t)
+	e, conns := newLiveEnv(t)
 	ctx := context.Background()
 	hostUser := e.user("hana@example.com", "Hana Host", store.RoleMentor)
 	one := e.user("sid@example.com", "Sid One", store.RoleStudent)
@@ -389,6 +438,18 @@ func TestBrowserLiveClassroom(t *testing.T) {
 			`return [...document.querySelectorAll("#people-list .person")].filter(li => li.textContent.includes("muted")).length === 2;`)
 		// The host's own microphone is untouched.
 		until(t, s1, "the host is still heard", wait, fmt.Sprintf(`return window.liveclass.tracks().includes(%q);`, id(host)+"/mic"))
+	})
+
+	t.Run("reconnect after a network drop", func(t *testing.T) {
+		if conns.drop(s1.user.ID) == 0 {
+			t.Fatal("student one has no signalling connection to cut")
+		}
+		until(t, s1, "the page reconnects with its resume key", wait,
+			`return document.getElementById("live-status").textContent === "Reconnected." && document.getElementById("live-alert").hidden;`)
+		decodes(t, s1, id(host)+"/camera")
+		decodes(t, host, id(s1)+"/camera")
+		until(t, s1, "still muted, as before the drop", wait, `return document.getElementById("btn-mic").textContent === "Unmute";`)
+		until(t, host, "the host never saw student one leave", wait, fmt.Sprintf(`return window.liveclass.state.people.has(%q);`, id(s1)))
 	})
 
 	t.Run("reactions and polls", func(t *testing.T) {

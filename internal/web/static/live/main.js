@@ -295,7 +295,7 @@ function main(root) {
       startTimers();
     } else {
       fail("");
-      notice(m.resumed ? "Reconnected." : "Reconnected as a new arrival: your hand and breakout room were reset.");
+      notice("Reconnected.");
     }
     // The microphone follows the room: joining muted, or microphones
     // locked by a host, starts it off.

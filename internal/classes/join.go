@@ -20,6 +20,22 @@ func (s *Service) CanJoin(ctx context.Context, a auth.Actor, c store.LiveClass) 
 // at time t, assuming nothing else changes; the UI uses it with the window's
 // opening time to reveal Join when the window opens.
 func (s *Service) CanJoinAt(ctx context.Context, a auth.Actor, c store.LiveClass, t time.Time) error {
+	return s.canJoinAt(ctx, a, c, t, seatUnknown)
+}
+
+// seat is what the caller already knows of a's enrollment in the class.
+type seat int
+
+const (
+	seatUnknown seat = iota // look it up when the class requires enrollment
+	seatHeld
+	seatNone
+)
+
+// canJoinAt is CanJoinAt for a caller that may have read the enrollment
+// together with the class (GenerateJoinToken does, to save a read on
+// every grant); the checks and their order are the same either way.
+func (s *Service) canJoinAt(ctx context.Context, a auth.Actor, c store.LiveClass, t time.Time, known seat) error {
 	if err := signedIn(a); err != nil {
 		return err
 	}
@@ -43,12 +59,19 @@ func (s *Service) CanJoinAt(ctx context.Context, a auth.Actor, c store.LiveClass
 		return apperr.New(apperr.Forbidden, "this class is open to %s and above", c.AccessLevel)
 	}
 	if c.RequiresEnrollment {
-		_, err := s.st.EnrollmentByUserClass(ctx, a.UserID, c.ID)
-		if apperr.Is(err, apperr.NotFound) {
-			return apperr.New(apperr.Forbidden, "enroll in the class first")
+		if known == seatUnknown {
+			_, err := s.st.EnrollmentByUserClass(ctx, a.UserID, c.ID)
+			switch {
+			case err == nil:
+				known = seatHeld
+			case apperr.Is(err, apperr.NotFound):
+				known = seatNone
+			default:
+				return err
+			}
 		}
-		if err != nil {
-			return err
+		if known == seatNone {
+			return apperr.New(apperr.Forbidden, "enroll in the class first")
 		}
 	}
 	if c.CurrentParticipants >= c.MaxParticipants {
@@ -69,12 +92,18 @@ func (s *Service) GenerateJoinToken(ctx context.Context, a auth.Actor, class sto
 	if err := signedIn(a); err != nil {
 		return JoinGrant{}, err
 	}
-	c, err := s.st.ClassByID(ctx, class)
+	// The class and the caller's seat in one read: nothing is cached, so
+	// a cancelled class or a removed enrollment is refused at once.
+	c, enrolled, err := s.st.ClassForUser(ctx, class, a.UserID)
 	if err != nil {
 		return JoinGrant{}, err
 	}
+	known := seatNone
+	if enrolled {
+		known = seatHeld
+	}
 	now := s.opt.Now()
-	if err := s.CanJoinAt(ctx, a, c, now); err != nil {
+	if err := s.canJoinAt(ctx, a, c, now, known); err != nil {
 		return JoinGrant{}, err
 	}
 	role := jointoken.RoleAttendee

@@ -235,6 +235,11 @@ type Sessions interface {
 type Classes interface {
 	CreateClass(ctx context.Context, c *LiveClass) error
 	ClassByID(ctx context.Context, id ClassID) (LiveClass, error)
+	// ClassForUser returns the class and whether user u is enrolled in it,
+	// in one read (NotFound when the class does not exist): every join
+	// token grant needs both, and a second read is a second round trip to
+	// PostgreSQL.
+	ClassForUser(ctx context.Context, id ClassID, u UserID) (LiveClass, bool, error)
 	ClassesByIDs(ctx context.Context, ids []ClassID) ([]LiveClass, error)
 	ListClasses(ctx context.Context, q ClassQuery) (List[LiveClass], error)
 	// UpdateClass writes every client-editable and lifecycle field of c;

@@ -18,15 +18,17 @@ const classCols = `live_classes.id, live_classes.title, live_classes.description
 	live_classes.price, live_classes.is_free, live_classes.tags, live_classes.status,
 	live_classes.reminder_sent, live_classes.next_reminder, live_classes.created_at, live_classes.updated_at`
 
-func scanClass(r scanner) (store.LiveClass, error) {
+// scanClass scans classCols, then any extra columns into extra.
+func scanClass(r scanner, extra ...any) (store.LiveClass, error) {
 	var c store.LiveClass
-	err := r.Scan(&c.ID, &c.Title, &c.Description, &c.InstructorID,
+	dest := []any{&c.ID, &c.Title, &c.Description, &c.InstructorID,
 		timeScan{&c.StartTime}, timeScan{&c.EndTime}, &c.Duration, &c.Service,
 		&c.ChimeRoomID, &c.IVSChannelARN, &c.RecordingS3Key,
 		&c.RequiresEnrollment, &c.AccessLevel, &c.MaxParticipants,
 		&c.CurrentParticipants, &c.EnrolledCount, &c.Category, &c.Level,
 		&c.Price, &c.IsFree, tagsScan{&c.Tags}, &c.Status,
-		&c.ReminderSent, nullTimeScan{&c.NextReminder}, timeScan{&c.CreatedAt}, timeScan{&c.UpdatedAt})
+		&c.ReminderSent, nullTimeScan{&c.NextReminder}, timeScan{&c.CreatedAt}, timeScan{&c.UpdatedAt}}
+	err := r.Scan(append(dest, extra...)...)
 	return c, err
 }
 
@@ -84,6 +86,21 @@ func (db *DB) ClassByID(ctx context.Context, id store.ClassID) (store.LiveClass,
 		return c, notFound("class", id)
 	}
 	return c, db.wrap(err, "class by id")
+}
+
+// ClassForUser returns the class and whether u is enrolled in it, or
+// NotFound. The enrollment is an EXISTS on the enrollments' unique
+// (user_id, live_class_id) index inside the class's primary-key read, so
+// the join check costs one statement instead of two.
+func (db *DB) ClassForUser(ctx context.Context, id store.ClassID, u store.UserID) (store.LiveClass, bool, error) {
+	var enrolled bool
+	c, err := scanClass(db.queryRow(ctx, "SELECT "+classCols+`, EXISTS (SELECT 1 FROM enrollments
+		WHERE enrollments.user_id = ? AND enrollments.live_class_id = live_classes.id)
+		FROM live_classes WHERE live_classes.id = ?`, string(u), string(id)), &enrolled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, notFound("class", id)
+	}
+	return c, enrolled, db.wrap(err, "class for user")
 }
 
 // ClassesByIDs returns the classes that exist, in one query.

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClassPagination", testClassPagination},
 		{"ClassDefaultLimit", testClassDefaultLimit},
 		{"ClassByInstructor", testClassByInstructor},
+		{"ClassForUser", testClassForUser},
 		{"ClassFilters", testClassFilters},
 		{"FilterErrors", testFilterErrors},
 		{"OtherFilters", testOtherFilters},

@@ -45,6 +45,7 @@ func (s *Server) middleware(h http.Handler) http.Handler {
 		h = s.opt.Authenticate(h)
 	}
 	h = s.limitBody(h)
+	h = s.front(h)
 	h = securityHeaders(h)
 	h = s.recoverPanics(h)
 	h = s.accessLog(h)

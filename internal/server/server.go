@@ -1,6 +1,7 @@
 // Package server is liveclass's HTTP front door: the route table, the
 // middleware every request passes through (request ID, access log, panic
-// recovery, security headers, body limit, sign-in), health and readiness,
+// recovery, security headers, body limit, sign-in; the live classes'
+// signalling WebSocket skips the last two), health and readiness,
 // and the http.Server with its timeouts and graceful shutdown. It knows the
 // other components only as http.Handlers and small interfaces, so that the
 // wiring in internal/cli decides what stands behind each route.
@@ -38,6 +39,11 @@ type Options struct {
 	GraphQL http.Handler
 	// Web mounts the browser UI's pages and /static/.
 	Web Mounter
+	// RTC serves GET /rtc, the signalling WebSocket of live classes. It
+	// bypasses Authenticate (the join token comes in the first message,
+	// not in a cookie or header) and the body limit (a WebSocket has no
+	// body; its messages are capped by the handler).
+	RTC http.Handler
 	// Authenticate puts the signed-in actor into each request's context
 	// (auth.Service.Middleware); nil leaves every request anonymous.
 	Authenticate func(http.Handler) http.Handler
@@ -49,6 +55,9 @@ type Options struct {
 	// ReadyTimeout bounds the database ping of /readyz; 2 s when zero.
 	ReadyTimeout time.Duration
 }
+
+// RTCPath is where Options.RTC is mounted; the live page connects there.
+const RTCPath = "/rtc"
 
 // Server serves liveclass over HTTP.
 type Server struct {
@@ -77,10 +86,25 @@ func New(opt Options) *Server {
 	return s
 }
 
+// front splits off the routes that must not pass the application's
+// middleware (sign-in, body limit) before app, which gets everything else.
+// Both sides still pass the outer chain: request ID, access log, panic
+// recovery, security headers.
+func (s *Server) front(app http.Handler) http.Handler {
+	if s.opt.RTC == nil {
+		return app
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+RTCPath, s.opt.RTC)
+	mux.Handle("/", app)
+	return mux
+}
+
 // Handler is the whole server as one handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// routes is the route table: every path liveclass serves starts here.
+// routes is the route table: every path liveclass serves starts here,
+// except RTCPath, which front mounts before sign-in.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -109,7 +133,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler: s.handler,
 		// Slow-loris protection. There is no ReadTimeout or WriteTimeout:
 		// they would also cut the long-lived WebSocket connections of
-		// subscriptions, and request bodies are capped by MaxBodyBytes.
+		// subscriptions and of live classes (/rtc), and request bodies are
+		// capped by MaxBodyBytes. With ReadTimeout zero, net/http clears
+		// the header deadline once the headers are in, so a hijacked
+		// connection carries no deadline; IdleTimeout applies only between
+		// requests of a kept-alive connection, never to a hijacked one.
+		// The WebSocket handlers keep their connections alive with pings.
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -408,3 +408,81 @@ func BenchmarkHealthzThroughMiddleware(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+// TestRTCBypassesSignInAndBodyLimit checks the signalling route: a request
+// the sign-in middleware would refuse, with a declared body over the limit,
+// still reaches the RTC handler, which takes the connection over through
+// the outer middleware (request ID, access log). Other methods on the path
+// go to the application as before.
+func TestRTCBypassesSignInAndBodyLimit(t *testing.T) {
+	ts, logs := testServer(t, Options{
+		MaxBodyBytes: 16,
+		Authenticate: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusUnauthorized)
+			})
+		},
+		RTC: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return
+			}
+			defer conn.Close()
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			_ = rw.Flush()
+			// Echo lines until the client goes: a long-lived conversation.
+			for {
+				line, err := rw.ReadString('\n')
+				if err != nil {
+					return
+				}
+				_, _ = rw.WriteString("echo " + line)
+				_ = rw.Flush()
+			}
+		}),
+	})
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET "+RTCPath+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 1000\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("GET %s: status %d, want 101 (sign-in and body limit must not apply)", RTCPath, resp.StatusCode)
+	}
+	for _, msg := range []string{"one\n", "two\n"} {
+		_, _ = io.WriteString(conn, msg)
+		got, err := br.ReadString('\n')
+		if err != nil || got != "echo "+msg {
+			t.Fatalf("after the upgrade: %q, %v", got, err)
+		}
+	}
+	conn.Close()
+	// The access log saw it, with a request ID: the outer chain ran.
+	waitFor(t, func() bool { return strings.Contains(logs.String(), `"path":"`+RTCPath+`"`) })
+	if !strings.Contains(logs.String(), `"request_id"`) {
+		t.Errorf("access log without request ID:\n%s", logs)
+	}
+
+	// Only GET is the signalling route; the rest is the application's,
+	// behind sign-in.
+	r, err := http.Post(ts.URL+RTCPath, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST %s: %d, want the application's 401", RTCPath, r.StatusCode)
+	}
+	// Without an RTC handler the path is the application's too.
+	plain, _ := testServer(t, Options{})
+	if resp, _ := get(t, plain.URL+RTCPath, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET %s with no RTC handler: %d, want 404", RTCPath, resp.StatusCode)
+	}
+}

@@ -227,6 +227,27 @@ func notReceiving(t *testing.T, p person, track string) {
 		`return !window.liveclass.tracks().includes(%q) && !Object.values(window.liveclass.mapping).includes(%q);`, track, track))
 }
 
+// screenshot saves p's whole page as a PNG into the test's temp dir, and
+// into LIVECLASS_SCREENSHOT_DIR when set.
+func screenshot(t *testing.T, p person, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
+	if err != nil || len(shot) == 0 {
+		t.Fatalf("screenshot of %s: %v", p.name, err)
+	}
+	if err := os.WriteFile(filepath.Join(t.TempDir(), name), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dir := os.Getenv("LIVECLASS_SCREENSHOT_DIR"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // js runs expr in the page as a step.
 func js(expr string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
@@ -303,6 +324,9 @@ func TestBrowserLiveClassroom(t *testing.T) {
 			until(t, p, "cameras and microphones listed", wait,
 				`return document.querySelectorAll("#camera-select option").length > 1 && document.querySelectorAll("#mic-select option").length > 1;`)
 			until(t, p, "microphone level meter moves", wait, `return document.getElementById("mic-level").value > 0;`)
+			if p.name == "host" {
+				screenshot(t, p, "live-prejoin.png")
+			}
 			step(t, p.ctx, p.name+" joins", wait,
 				everyControlNamed(),
 				click("button", "Join"),
@@ -448,6 +472,7 @@ func TestBrowserLiveClassroom(t *testing.T) {
 			`return document.getElementById("live-status").textContent === "Reconnected." && document.getElementById("live-alert").hidden;`)
 		decodes(t, s1, id(host)+"/camera")
 		decodes(t, host, id(s1)+"/camera")
+		until(t, s1, "the indicator recovers", wait, `return document.getElementById("quality").textContent !== "Connection: lost";`)
 		until(t, s1, "still muted, as before the drop", wait, `return document.getElementById("btn-mic").textContent === "Unmute";`)
 		until(t, host, "the host never saw student one leave", wait, fmt.Sprintf(`return window.liveclass.state.people.has(%q);`, id(s1)))
 	})
@@ -473,21 +498,8 @@ func TestBrowserLiveClassroom(t *testing.T) {
 
 	t.Run("host page", func(t *testing.T) {
 		step(t, host.ctx, "every control on the host's page is named", wait, everyControlNamed())
-		shot, err := chromedp.Run(host.ctx, chromedp.FullScreenshot(100))
-		if err != nil || len(shot) == 0 {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(t.TempDir(), "live-host.png"), shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if dir := os.Getenv("LIVECLASS_SCREENSHOT_DIR"); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "live-host.png"), shot, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		screenshot(t, host, "live-host.png")
+		screenshot(t, s1, "live-student.png")
 	})
 	t.Run("remove and end", func(t *testing.T) {
 		step(t, host.ctx, "host removes a student", wait, click("button", "Remove Sue Two"))

@@ -278,8 +278,12 @@ function main(root) {
     S.polls = new Map(st.polls.map((/** @type {Poll} */ p) => [p.id, p]));
     S.results = new Map(st.results.map((/** @type {Results} */ r) => [r.poll, r]));
     S.tracks = [];
-    // A new connection has new peer connections: ask for the videos anew.
+    // A new connection has new peer connections: ask for the videos anew,
+    // and judge its quality afresh (the server reports changes only).
     lastSubscribe = "";
+    S.quality = { server: 3, local: 3 };
+    lastLost = lastReceived = 0;
+    showQuality();
     if (first) {
       S.joined = true;
       meterOff();

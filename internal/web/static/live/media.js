@@ -94,6 +94,7 @@ export class Media {
       await this.negotiate(false);
       return;
     }
+    if (track && source === "screen") track.contentHint = "detail";
     await t.sender.replaceTrack(track);
   }
 

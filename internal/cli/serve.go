@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liveclass/liveclass/internal/auth"
@@ -18,7 +21,10 @@ import (
 	"github.com/liveclass/liveclass/internal/events"
 	"github.com/liveclass/liveclass/internal/graph"
 	"github.com/liveclass/liveclass/internal/jointoken"
+	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/server"
+	"github.com/liveclass/liveclass/internal/sfu"
+	"github.com/liveclass/liveclass/internal/signal"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/liveclass/liveclass/internal/store/engine"
 	"github.com/liveclass/liveclass/internal/web"
@@ -111,6 +117,56 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 		Logger:        log.With("component", "graphql"),
 		Introspection: cfg.Introspection,
 	})
+
+	// The media plane. The room manager is built first: the sfu reports
+	// into it, and it steers the sfu once SetMedia connects them. Class
+	// changes the room makes (LIVE, ENDED, participant counts) go through
+	// the classes service, which publishes them to onUpdateLiveClass;
+	// their context outlives ctx, because participants leave, and counts
+	// change, while the server shuts down.
+	bg := context.WithoutCancel(ctx)
+	rooms := room.NewManager(room.Options{
+		Store:    st,
+		Logger:   log.With("component", "room"),
+		EndGrace: cfg.LiveEndGrace,
+		OnClassChange: func(id store.ClassID) {
+			cctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			if err := rules.ClassChanged(cctx, id); err != nil {
+				log.Warn("publishing a class the room changed", "class", id, "err", err)
+			}
+		},
+	})
+	media, err := sfu.New(mediaConfig(cfg, rooms, log.With("component", "sfu")))
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	// Deferred before the signalling handler's Close, so it runs after it:
+	// participants leave (attendance written) while their media still
+	// stands, then the sfu releases its ports, then the store closes.
+	defer func() {
+		if cerr := media.Close(); cerr != nil {
+			log.Warn("closing the media server", "err", cerr)
+		}
+	}()
+	rooms.SetMedia(signal.RoomMedia(media))
+	rtc, err := signal.New(signal.Config{
+		Rooms:     rooms,
+		SFU:       media,
+		Tokens:    signer,
+		Classes:   st,
+		Logger:    log.With("component", "signal"),
+		PublicURL: cfg.PublicURL,
+	})
+	if err != nil {
+		return fmt.Errorf("signalling: %w", err)
+	}
+	// After the HTTP server stopped accepting: every socket closes with
+	// 1001 and its participant leaves the room now.
+	defer rtc.Close()
+	// Classes a previous process left LIVE: nobody is in them any more.
+	sweepLiveClasses(ctx, st, rooms, rules, time.Now(), cfg.LiveEndGrace, true, log)
+
 	ui, err := web.New(web.Config{
 		Classes:        rules,
 		Auth:           accounts,
@@ -126,6 +182,7 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 		Auth:            accounts.Handler(),
 		GraphQL:         api,
 		Web:             ui,
+		RTC:             rtc,
 		Authenticate:    accounts.Middleware,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	})
@@ -147,13 +204,29 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 	}()
 	defer func() { stopSweep(); <-swept }()
 
-	log.Info("liveclass started", "url", cfg.PublicURL, "listen", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL))
+	tickCtx, stopTick := context.WithCancel(ctx)
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		tickRooms(tickCtx, st, rooms, rules, cfg.LiveEndGrace, log)
+	}()
+	defer func() { stopTick(); <-ticked }()
+
+	log.Info("liveclass started", "url", cfg.PublicURL, "listen", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL),
+		"rtc_udp", udpPorts(media.UDPAddrs()), "rtc_tcp", portOf(media.TCPAddr()), "turn", turnPort(cfg), "rtc_public_ip", cfg.RTCPublicIP)
 	if h.listening != nil {
 		h.listening(ln.Addr())
 	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// HTTP no longer accepts; the classrooms close before the media
+	// server and the store (deferred above, in that order). Close is
+	// idempotent, so the deferred call that covers early returns is
+	// harmless.
+	stopTick()
+	<-ticked
+	rtc.Close()
 	log.Info("liveclass stopped")
 	return nil
 }
@@ -225,4 +298,127 @@ func addressLimit(perMinute int) int {
 		return -1
 	}
 	return perMinute
+}
+
+// mediaConfig is the sfu's configuration from liveclass's.
+func mediaConfig(cfg config.Config, rooms *room.Manager, log *slog.Logger) sfu.Config {
+	c := sfu.Config{
+		UDPPort:         cfg.RTCUDPPort,
+		TCPPort:         cfg.RTCTCPPort,
+		PublicIP:        cfg.RTCPublicIP,
+		IncludeLoopback: cfg.RTCLoopbackCandidates,
+		Events:          signal.MediaEvents(rooms, log),
+		Logger:          log,
+	}
+	if cfg.TURNPort != 0 {
+		c.TURN = &sfu.TURNConfig{Port: cfg.TURNPort, Username: cfg.TURNUsername, Password: cfg.TURNPassword}
+	}
+	return c
+}
+
+// tickRooms runs what time decides in the rooms, once a second: breakout
+// timers, and ending empty classes EndGrace after their end time. Once a
+// minute it also sweeps the live classes that have no room in this
+// process (see sweepLiveClasses).
+func tickRooms(ctx context.Context, st store.Store, rooms *room.Manager, rules *classes.Service, grace time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rooms.Tick(now)
+			if n%60 == 0 {
+				sweepLiveClasses(ctx, st, rooms, rules, now, grace, false, log)
+			}
+		}
+	}
+}
+
+// sweepLiveClasses deals with interactive classes left LIVE with no room
+// in this process: the process that hosted them stopped without ending
+// them (a crash, a kill), and Manager.Tick sees only rooms in memory. Such
+// a class is ENDED once its end time plus grace has passed; before that
+// it stays LIVE, and the next host who joins resumes it. At start-up
+// (atStart) nobody can be in any room yet, so a participant count a
+// crashed process left behind is set back to 0. The rooms assume one
+// process serves the interactive classes (docs/operations.md).
+func sweepLiveClasses(ctx context.Context, st store.Store, rooms *room.Manager, rules *classes.Service, now time.Time, grace time.Duration, atStart bool, log *slog.Logger) {
+	filter := &store.Filter{Conds: []store.Cond{
+		{Field: "status", Op: store.OpEq, Values: []any{string(store.StatusLive)}},
+		{Field: "awsService", Op: store.OpEq, Values: []any{string(store.ServiceChime)}},
+	}}
+	var live []store.LiveClass
+	for after := ""; ; {
+		page, err := st.ListClasses(ctx, store.ClassQuery{Filter: filter, Now: now, Page: store.Page{Limit: 100, After: after}})
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("listing live classes", "err", err)
+			}
+			return
+		}
+		live = append(live, page.Items...)
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	for _, c := range live {
+		if _, ok := rooms.Room(c.ID); ok {
+			continue
+		}
+		changed := false
+		if atStart && c.CurrentParticipants != 0 {
+			if err := st.SetCurrentParticipants(ctx, c.ID, 0); err != nil {
+				log.Warn("resetting the participant count of a class left live", "class", c.ID, "err", err)
+			} else {
+				changed = true
+			}
+		}
+		if !now.Before(c.EndTime.Add(grace)) {
+			if err := st.SetClassStatus(ctx, c.ID, store.StatusEnded); err != nil {
+				log.Warn("ending a class left live", "class", c.ID, "err", err)
+			} else {
+				log.Info("ended a class left live with nobody in it", "class", c.ID, "end_time", c.EndTime)
+				changed = true
+			}
+		}
+		if changed {
+			if err := rules.ClassChanged(ctx, c.ID); err != nil && ctx.Err() == nil {
+				log.Warn("publishing a class left live", "class", c.ID, "err", err)
+			}
+		}
+	}
+}
+
+// udpPorts lists the ports of the ICE UDP mux's addresses (one port
+// normally; one per interface when the configured port is 0).
+func udpPorts(addrs []net.Addr) string {
+	var ports []string
+	for _, a := range addrs {
+		if p := portOf(a); p != "" && !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	return strings.Join(ports, ",")
+}
+
+// portOf is the port of a TCP or UDP address, "" for none.
+func portOf(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return strconv.Itoa(a.Port)
+	case *net.UDPAddr:
+		return strconv.Itoa(a.Port)
+	}
+	return ""
+}
+
+// turnPort says where the embedded TURN server listens, for the log.
+func turnPort(cfg config.Config) string {
+	if cfg.TURNPort == 0 {
+		return "off"
+	}
+	return strconv.Itoa(cfg.TURNPort)
 }

@@ -462,6 +462,15 @@ func TestBrowserLiveClassroom(t *testing.T) {
 			`return [...document.querySelectorAll("#people-list .person")].filter(li => li.textContent.includes("muted")).length === 2;`)
 		// The host's own microphone is untouched.
 		until(t, s1, "the host is still heard", wait, fmt.Sprintf(`return window.liveclass.tracks().includes(%q);`, id(host)+"/mic"))
+		// With microphones locked, a student cannot unmute (M is the shortcut).
+		step(t, host.ctx, "host locks microphones", wait, click("checkbox", "Lock microphones"))
+		until(t, s1, "the student is told", wait, `return document.getElementById("live-status").textContent.includes("A host has locked microphones");`)
+		step(t, s1.ctx, "student tries to unmute with M", wait, js(`document.activeElement?.blur(), true`), chromedp.KeyEvent("m"))
+		until(t, s1, "the student stays muted", wait,
+			`return document.getElementById("live-alert").textContent.includes("locked microphones") && document.getElementById("btn-mic").textContent === "Unmute";`)
+		notReceiving(t, host, id(s1)+"/mic")
+		step(t, host.ctx, "host unlocks microphones", wait, click("checkbox", "Lock microphones"))
+		until(t, s1, "the lock is lifted", wait, `return !document.getElementById("live-status").textContent.includes("locked");`)
 	})
 
 	t.Run("reconnect after a network drop", func(t *testing.T) {

@@ -322,10 +322,19 @@ function main(root) {
     render();
   }
 
-  /** Tells the room what this page sends. */
-  function sendMedia() {
-    return signal?.request({ type: "media", mic: S.on.mic, camera: S.on.camera, screen: S.on.screen })
-      .catch((e) => fail(reason(e)));
+  /**
+   * Tells the room what this page sends.
+   * @returns {Promise<boolean>} whether the room took it
+   */
+  async function sendMedia() {
+    if (!signal) return false;
+    try {
+      await signal.request({ type: "media", mic: S.on.mic, camera: S.on.camera, screen: S.on.screen });
+      return true;
+    } catch (e) {
+      fail(reason(e));
+      return false;
+    }
   }
 
   /** @param {Msg} m */
@@ -486,7 +495,11 @@ function main(root) {
     }
     S.on.mic = on;
     await media?.setTrack("mic", on ? S.local.mic : null);
-    if (tell) await sendMedia();
+    if (tell && !(await sendMedia()) && on) {
+      // Refused (microphones locked meanwhile): stay muted.
+      S.on.mic = false;
+      await media?.setTrack("mic", null);
+    }
     render();
   }
 
@@ -956,6 +969,9 @@ function main(root) {
   function renderPeople() {
     const list = byId("people-list");
     if (byId("people-panel").hidden) return;
+    // Rebuilt only when what it shows changed, so that a button is not
+    // swapped for a copy under the pointer.
+    if (!changed(list, [[...S.people.values()], S.on, S.hands, [...qualities]])) return;
     list.replaceChildren(...[...S.people.values()].map((p) => {
       const me = p.id === S.you?.id;
       const media = me ? S.on : p.media;
@@ -995,6 +1011,18 @@ function main(root) {
     }
   }
 
+  /**
+   * Reports whether what el shows (data) differs from its last rendering.
+   * @param {HTMLElement} el
+   * @param {unknown} data
+   */
+  function changed(el, data) {
+    const sig = JSON.stringify(data);
+    if (el.dataset.sig === sig) return false;
+    el.dataset.sig = sig;
+    return true;
+  }
+
   /** @param {number | undefined} level */
   function qualityWord(level) {
     if (level === undefined || level === 3) return "";
@@ -1028,6 +1056,8 @@ function main(root) {
     byId("breakouts-create").hidden = open;
     byId("breakouts-open").hidden = !open;
     if (!open || byId("breakouts-panel").hidden) return;
+    // An open drop-down must not be replaced while someone chooses.
+    if (!changed(byId("assign-list"), [b.groups, [...S.people.values()].map((p) => [p.id, p.name, p.group, p.role])])) return;
     const rooms = [["", "Main room"], ...b.groups.map((g) => [g.id, `Room ${g.id.replace(/^b/, "")}`])];
     /** @param {string} current */
     const options = (current) => rooms.map(([v, t]) => h("option", { value: v, text: t, selected: v === current }));
@@ -1046,6 +1076,8 @@ function main(root) {
   function renderPolls() {
     const list = byId("poll-list");
     byId("polls-empty").hidden = S.polls.size > 0;
+    // A half-made choice must survive unrelated events.
+    if (!changed(list, [[...S.polls.values()], [...S.results.values()]])) return;
     list.replaceChildren(...[...S.polls.values()].reverse().map((p) => {
       const r = S.results.get(p.id);
       /** @type {(Node | null)[]} */

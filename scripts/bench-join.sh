@@ -4,7 +4,12 @@
 # /healthz floor run the same way. The server runs on CPU 0, the load
 # generator on CPU 1, so that neither steals the other's core.
 #
-#   scripts/bench-join.sh [sqlite|postgres|all]   (default all)
+#   scripts/bench-join.sh [sqlite|postgres|postgres-unix|all]   (default all)
+#
+# postgres connects over TCP to 127.0.0.1, as a server on another machine
+# would be reached; postgres-unix reaches the same kind of server through
+# its Unix socket, the usual way when both run on one machine. all runs
+# sqlite, postgres and postgres-unix.
 #
 # Environment: USERS (50), CONCURRENCY (16), DURATION (20s), LOG_LEVEL (warn).
 set -euo pipefail
@@ -16,6 +21,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 DURATION=${DURATION:-20s}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 SERVER_CPU=${SERVER_CPU:-0}
+pgbin=
 TESTER_CPU=${TESTER_CPU:-1}
 
 make -s build
@@ -25,9 +31,11 @@ chmod 755 "$work"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	if [ -f "$work/pg/postmaster.pid" ]; then
-		runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
-	fi
+	for d in "$work"/pg-*; do
+		if [ -f "$d/postmaster.pid" ]; then
+			runuser -u postgres -- "$pgbin/pg_ctl" -D "$d" -m fast stop >/dev/null 2>&1 || true
+		fi
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -70,17 +78,30 @@ if [ "$which" = sqlite ] || [ "$which" = all ]; then
 	bench sqlite "sqlite:$work/data-sqlite/liveclass.db"
 fi
 
-if [ "$which" = postgres ] || [ "$which" = all ]; then
+pg() { # name: start a fresh PostgreSQL, bench against it, stop it
+	local name=$1 pgdir=$work/pg-$1 pgport url
 	pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 	pgport=$(free_port)
-	mkdir -p "$work/pg"
-	chown postgres "$work/pg"
-	runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -U postgres -A trust >/dev/null
+	mkdir -p "$pgdir"
+	chown postgres "$pgdir"
+	runuser -u postgres -- "$pgbin/initdb" -D "$pgdir" -U postgres -A trust >/dev/null
 	# PostgreSQL shares the server's core: the database is part of what the
 	# server costs, and the tester keeps its own core.
-	runuser -u postgres -- taskset -c "$SERVER_CPU" "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" \
-		-o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=100" -w start >/dev/null
-	bench postgres "postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable" "$(head -1 "$work/pg/postmaster.pid")"
+	runuser -u postgres -- taskset -c "$SERVER_CPU" "$pgbin/pg_ctl" -D "$pgdir" -l "$pgdir/server.log" \
+		-o "-p $pgport -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=100" -w start >/dev/null
+	url="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+	if [ "$name" = postgres-unix ]; then
+		url="postgres://postgres@/postgres?host=$pgdir&port=$pgport&sslmode=disable"
+	fi
+	bench "$name" "$url" "$(head -1 "$pgdir/postmaster.pid")"
+	runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir" -m fast stop >/dev/null
+}
+
+if [ "$which" = postgres ] || [ "$which" = all ]; then
+	pg postgres
+fi
+if [ "$which" = postgres-unix ] || [ "$which" = all ]; then
+	pg postgres-unix
 fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,722 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/liveclass/liveclass/client"
+	"github.com/liveclass/liveclass/internal/server"
+	"github.com/liveclass/liveclass/internal/store"
+	"github.com/liveclass/liveclass/internal/store/engine"
+	"github.com/liveclass/liveclass/internal/web"
+)
+
+// mediaFlags put the media plane on free ports, with loopback candidates,
+// so that tests run beside each other and beside a server on the defaults.
+func mediaFlags() map[string]string {
+	return map[string]string{"rtc_udp_port": "0", "rtc_tcp_port": "0", "rtc_loopback_candidates": "true"}
+}
+
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rtcPeer is a browser stand-in speaking docs/protocol.md over the real
+// /rtc: one WebSocket and two Pion connections, a publisher the client
+// offers and a subscriber the server offers.
+type rtcPeer struct {
+	t        *testing.T
+	name     string
+	ws       *websocket.Conn
+	pub, sub *webrtc.PeerConnection
+
+	mu       sync.Mutex
+	msgs     []map[string]any // every server message, in order
+	pubReady bool             // the offer went out: candidates may follow
+	subReady bool             // the answer went out
+	pending  map[string][]webrtc.ICECandidateInit
+	closeErr error // why the socket ended, once it has
+
+	nextID       atomic.Int64
+	video, audio atomic.Int64 // RTP packets received on the subscriber connection
+	over         atomic.Bool  // tearing down: failures of closed connections are expected
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+// rtcAPI is what a browser on this machine offers: host candidates over
+// UDP, loopback included, no mDNS names.
+func rtcAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+}
+
+// joinRTC connects to baseURL's /rtc with a join token and returns once
+// the server answered "joined".
+func joinRTC(t *testing.T, name, baseURL, token string) *rtcPeer {
+	t.Helper()
+	api := rtcAPI(t)
+	p := &rtcPeer{t: t, name: name, pending: map[string][]webrtc.ICECandidateInit{}, stop: make(chan struct{})}
+	var err error
+	if p.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	if p.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.close)
+	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.candidate("pub", c) })
+	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.candidate("sub", c) })
+	p.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		n := &p.audio
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &p.video
+		}
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p.ws, _, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+server.RTCPath, nil)
+	if err != nil {
+		t.Fatalf("%s: dial %s: %v", name, server.RTCPath, err)
+	}
+	p.ws.SetReadLimit(1 << 20)
+	p.wg.Go(p.readLoop)
+	p.send(map[string]any{"type": "join", "v": 1, "token": token, "muted": false})
+	m := p.wait("joined or error", func(m map[string]any) bool { return m["type"] == "joined" || m["type"] == "error" })
+	if m["type"] != "joined" {
+		t.Fatalf("%s: join refused: %v", name, m)
+	}
+	return p
+}
+
+func (p *rtcPeer) errorf(format string, args ...any) {
+	if !p.over.Load() {
+		p.t.Errorf(p.name+": "+format, args...)
+	}
+}
+
+func (p *rtcPeer) send(v any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, p.ws, v); err != nil {
+		p.errorf("send %v: %v", v, err)
+	}
+}
+
+func (p *rtcPeer) readLoop() {
+	for {
+		var raw json.RawMessage
+		if err := wsjson.Read(context.Background(), p.ws, &raw); err != nil {
+			p.mu.Lock()
+			p.closeErr = err
+			p.mu.Unlock()
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			p.errorf("message %s: %v", raw, err)
+			continue
+		}
+		p.mu.Lock()
+		p.msgs = append(p.msgs, m)
+		p.mu.Unlock()
+		switch m["type"] {
+		case "offer":
+			p.answer(m["sdp"].(string))
+		case "answer":
+			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m["sdp"].(string)}); err != nil {
+				p.errorf("publisher answer: %v", err)
+			}
+		case "candidate":
+			var c struct {
+				PC        string                  `json:"pc"`
+				Candidate webrtc.ICECandidateInit `json:"candidate"`
+			}
+			if err := json.Unmarshal(raw, &c); err != nil {
+				p.errorf("candidate %s: %v", raw, err)
+				continue
+			}
+			pc := p.pub
+			if c.PC == "sub" {
+				pc = p.sub
+			}
+			if err := pc.AddICECandidate(c.Candidate); err != nil {
+				p.errorf("add %s candidate: %v", c.PC, err)
+			}
+		}
+	}
+}
+
+// answer answers the server's subscriber offer.
+func (p *rtcPeer) answer(sdp string) {
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		p.errorf("subscriber offer: %v", err)
+		return
+	}
+	ans, err := p.sub.CreateAnswer(nil)
+	p.mu.Lock()
+	p.subReady = false // this answer's candidates follow it
+	p.mu.Unlock()
+	if err == nil {
+		err = p.sub.SetLocalDescription(ans)
+	}
+	if err != nil {
+		p.errorf("subscriber answer: %v", err)
+		return
+	}
+	p.send(map[string]any{"type": "answer", "pc": "sub", "sdp": ans.SDP})
+	p.ready("sub")
+}
+
+// candidate trickles a local candidate once its description is out.
+func (p *rtcPeer) candidate(pc string, c *webrtc.ICECandidate) {
+	if c == nil {
+		return
+	}
+	init := c.ToJSON()
+	p.mu.Lock()
+	ready := p.pubReady
+	if pc == "sub" {
+		ready = p.subReady
+	}
+	if !ready {
+		p.pending[pc] = append(p.pending[pc], init)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.send(map[string]any{"type": "candidate", "pc": pc, "candidate": init})
+}
+
+func (p *rtcPeer) ready(pc string) {
+	p.mu.Lock()
+	if pc == "pub" {
+		p.pubReady = true
+	} else {
+		p.subReady = true
+	}
+	queued := p.pending[pc]
+	delete(p.pending, pc)
+	p.mu.Unlock()
+	for _, c := range queued {
+		p.send(map[string]any{"type": "candidate", "pc": pc, "candidate": c})
+	}
+}
+
+// wait returns the first server message that pred accepts.
+func (p *rtcPeer) wait(what string, pred func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	var found map[string]any
+	waitUntil(p.t, p.name+": "+what, 20*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, m := range p.msgs {
+			if pred(m) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// request sends a request with an id and waits for its ok.
+func (p *rtcPeer) request(fields map[string]any) {
+	p.t.Helper()
+	id := float64(p.nextID.Add(1))
+	fields["id"] = id
+	p.send(fields)
+	m := p.wait(fmt.Sprintf("answer to %v", fields["type"]), func(m map[string]any) bool {
+		return m["id"] == id && (m["type"] == "ok" || m["type"] == "error")
+	})
+	if m["type"] != "ok" {
+		p.t.Fatalf("%s: %v refused: %v", p.name, fields["type"], m)
+	}
+}
+
+// publish offers a VP8 camera and an Opus microphone and sends synthetic
+// frames until the peer closes.
+func (p *rtcPeer) publish() {
+	t := p.t
+	cam, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mic, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
+	camTr, err := p.pub.AddTransceiverFromTrack(cam, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	micTr, err := p.pub.AddTransceiverFromTrack(mic, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := p.pub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.pub.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	p.request(map[string]any{"type": "offer", "pc": "pub", "sdp": offer.SDP, "tracks": []map[string]any{
+		{"mid": camTr.Mid(), "source": "camera"},
+		{"mid": micTr.Mid(), "source": "mic"},
+	}})
+	p.ready("pub")
+	// Every frame is a VP8 keyframe (320×180), so that forwarding may
+	// start on any of them.
+	frame := append([]byte{0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00}, make([]byte, 600)...)
+	opus := append([]byte{0xfc}, make([]byte, 80)...)
+	p.wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+			_ = mic.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
+			if i%2 == 0 {
+				_ = cam.WriteSample(media.Sample{Data: frame, Duration: 40 * time.Millisecond})
+			}
+		}
+	})
+}
+
+// close ends the peer and waits for its goroutines.
+func (p *rtcPeer) close() {
+	if p.over.Swap(true) {
+		return
+	}
+	close(p.stop)
+	_ = p.pub.Close()
+	_ = p.sub.Close()
+	if p.ws != nil {
+		_ = p.ws.Close(websocket.StatusNormalClosure, "")
+	}
+	p.wg.Wait()
+}
+
+// classWatch is a graphql-transport-ws subscription to onUpdateLiveClass
+// of one class, keeping every update it delivers.
+type classWatch struct {
+	conn    *websocket.Conn
+	mu      sync.Mutex
+	updates []client.LiveClass
+	done    chan struct{}
+}
+
+func watchClass(t *testing.T, baseURL, token, classID string) *classWatch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatalf("dial /graphql: %v", err)
+	}
+	w := &classWatch{conn: conn, done: make(chan struct{})}
+	if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+		t.Fatal(err)
+	}
+	var ack struct{ Type string }
+	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("connection_init: %+v %v", ack, err)
+	}
+	q := `subscription($id: ID!) { onUpdateLiveClass(filter: {id: {eq: $id}}) { id status currentParticipants } }`
+	if err := wsjson.Write(ctx, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q, "variables": map[string]any{"id": classID}}}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		for {
+			var m struct {
+				Type    string `json:"type"`
+				Payload struct {
+					Data struct {
+						OnUpdateLiveClass client.LiveClass `json:"onUpdateLiveClass"`
+					} `json:"data"`
+				} `json:"payload"`
+			}
+			if err := wsjson.Read(context.Background(), conn, &m); err != nil {
+				return
+			}
+			switch m.Type {
+			case "ping":
+				_ = wsjson.Write(context.Background(), conn, map[string]any{"type": "pong"})
+			case "next":
+				w.mu.Lock()
+				w.updates = append(w.updates, m.Payload.Data.OnUpdateLiveClass)
+				w.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(w.close)
+	return w
+}
+
+// saw reports whether an update matched.
+func (w *classWatch) saw(pred func(client.LiveClass) bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, u := range w.updates {
+		if pred(u) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *classWatch) close() {
+	_ = w.conn.Close(websocket.StatusNormalClosure, "")
+	<-w.done
+}
+
+// classState reads what GraphQL says of a class and of one student's
+// enrollment in it.
+type classState struct {
+	Status              string `json:"status"`
+	CurrentParticipants int    `json:"currentParticipants"`
+	Enrollments         struct {
+		Items []struct {
+			UserID             string `json:"userId"`
+			Attended           *bool  `json:"attended"`
+			AttendanceDuration *int   `json:"attendanceDuration"`
+		} `json:"items"`
+	} `json:"enrollments"`
+}
+
+func getClass(t *testing.T, c *client.Client, id string) classState {
+	t.Helper()
+	var out struct {
+		GetLiveClass classState `json:"getLiveClass"`
+	}
+	err := c.GraphQL(context.Background(), `query($id: ID!) { getLiveClass(id: $id) {
+		status currentParticipants enrollments { items { userId attended attendanceDuration } } } }`, map[string]any{"id": id}, &out)
+	if err != nil {
+		t.Fatalf("getLiveClass: %v", err)
+	}
+	return out.GetLiveClass
+}
+
+// addMentor creates a mentor with the command line, as an admin would.
+func addMentor(t *testing.T, dir, dbURL, email, password string) {
+	t.Helper()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, nil, "user", "add", "--data-dir", dir, "--database-url", dbURL,
+		"--email", email, "--name", "Maya Mentor", "--role", "MENTOR", "--password-file", pw)
+	if code != 0 {
+		t.Fatalf("user add: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestServeLiveClass runs the real server with its media plane: a mentor
+// and a student take join tokens through GraphQL and join over /rtc with
+// Pion; the mentor's video and audio reach the student; GraphQL and the
+// onUpdateLiveClass subscription follow the class to LIVE with two
+// participants and, when the mentor ends it, to ENDED with the student's
+// attendance written; shutdown leaves no goroutine behind.
+func TestServeLiveClass(t *testing.T) {
+	ctx := context.Background()
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	dir := t.TempDir()
+	flags := mediaFlags()
+	flags["log_level"] = "info" // for the start-up line
+	cfg := testConfig(t, dir, "", flags)
+	srv := start(t, cfg)
+	// The RTC ports are in the start-up log line.
+	waitUntil(t, "start-up log names the RTC ports", 5*time.Second, func() bool {
+		return strings.Contains(srv.stderr.String(), "rtc_udp=") && strings.Contains(srv.stderr.String(), "turn=off")
+	})
+	if strings.Contains(srv.stderr.String(), "rtc_tcp= ") {
+		t.Fatalf("no ICE-TCP port in the start-up line:\n%s", srv.stderr)
+	}
+
+	addMentor(t, dir, cfg.DatabaseURL, "mentor@example.org", "mentor-password")
+	mentor := client.New(srv.url)
+	if _, err := mentor.Login(ctx, "mentor@example.org", "mentor-password"); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now().Truncate(time.Minute)
+	class, err := mentor.CreateLiveClass(ctx, client.CreateLiveClassInput{
+		Title: "Live wiring", StartTime: begin, EndTime: begin.Add(time.Hour), AWSService: "CHIME",
+		RequiresEnrollment: true, AccessLevel: "STUDENT", MaxParticipants: 10,
+		Category: "Testing", Level: "BEGINNER", IsFree: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	student := client.New(srv.url)
+	st, err := student.Signup(ctx, "student@example.org", "student-password", "Sam Student")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := student.Enroll(ctx, class.ID); err != nil {
+		t.Fatal(err)
+	}
+	hostGrant, err := mentor.GenerateLiveClassToken(ctx, class.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	studentGrant, err := student.GenerateLiveClassToken(ctx, class.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hostGrant.Role != "HOST" || studentGrant.Role != "ATTENDEE" {
+		t.Fatalf("roles %s and %s", hostGrant.Role, studentGrant.Role)
+	}
+	watch := watchClass(t, srv.url, student.Token(), class.ID)
+
+	host := joinRTC(t, "mentor", srv.url, hostGrant.Token)
+	attendee := joinRTC(t, "student", srv.url, studentGrant.Token)
+	host.publish()
+
+	// The student learns of the mentor's camera, asks for it, and both
+	// its video and the mentor's audio arrive.
+	var camera string
+	attendee.wait("the mentor's camera listed", func(m map[string]any) bool {
+		if m["type"] != "tracks" {
+			return false
+		}
+		tracks, _ := m["tracks"].([]any)
+		for _, x := range tracks {
+			tr, _ := x.(map[string]any)
+			if tr["source"] == "camera" {
+				camera, _ = tr["id"].(string)
+				return true
+			}
+		}
+		return false
+	})
+	attendee.request(map[string]any{"type": "subscribe", "video": []map[string]any{{"track": camera, "width": 320, "height": 180}}})
+	waitUntil(t, "the student receives the mentor's video and audio", 20*time.Second, func() bool {
+		return attendee.video.Load() > 10 && attendee.audio.Load() > 10
+	})
+	t.Logf("student received %d video and %d audio packets", attendee.video.Load(), attendee.audio.Load())
+
+	live := func(c classState) bool { return c.Status == "LIVE" && c.CurrentParticipants == 2 }
+	waitUntil(t, "GraphQL shows the class LIVE with two participants", 10*time.Second, func() bool { return live(getClass(t, mentor, class.ID)) })
+	waitUntil(t, "onUpdateLiveClass delivers LIVE with two participants", 10*time.Second, func() bool {
+		return watch.saw(func(c client.LiveClass) bool {
+			return c.ID == class.ID && c.Status == "LIVE" && c.CurrentParticipants == 2
+		})
+	})
+
+	// end is answered by what it does (docs/protocol.md): "ended" to
+	// everyone, then close 4010.
+	host.send(map[string]any{"type": "end", "id": 99})
+	for _, p := range []*rtcPeer{host, attendee} {
+		p.wait("the class ended", func(m map[string]any) bool { return m["type"] == "ended" })
+	}
+	var final classState
+	waitUntil(t, "GraphQL shows the class ENDED with nobody in it", 10*time.Second, func() bool {
+		final = getClass(t, mentor, class.ID)
+		return final.Status == "ENDED" && final.CurrentParticipants == 0
+	})
+	waitUntil(t, "onUpdateLiveClass delivers ENDED", 10*time.Second, func() bool {
+		return watch.saw(func(c client.LiveClass) bool { return c.Status == "ENDED" })
+	})
+	attended := false
+	for _, e := range final.Enrollments.Items {
+		if e.UserID == string(st.User.ID) {
+			attended = e.Attended != nil && *e.Attended && e.AttendanceDuration != nil
+		}
+	}
+	if !attended {
+		t.Fatalf("the student's enrollment after the class: %+v, want attended with a duration", final.Enrollments.Items)
+	}
+
+	host.close()
+	attendee.close()
+	watch.close()
+	if err := srv.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	waitGoroutines(t, before)
+}
+
+// TestServeClosesSocketsOnShutdown stops a server with two people in a
+// class: their sockets close with 1001 (going away), they leave the room,
+// and their stays are written before the database closes.
+func TestServeClosesSocketsOnShutdown(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "", mediaFlags())
+	srv := start(t, cfg)
+	addMentor(t, dir, cfg.DatabaseURL, "mentor@example.org", "mentor-password")
+	mentor := client.New(srv.url)
+	if _, err := mentor.Login(ctx, "mentor@example.org", "mentor-password"); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now().Truncate(time.Minute)
+	class, err := mentor.CreateLiveClass(ctx, client.CreateLiveClassInput{
+		Title: "Shutdown", StartTime: begin, EndTime: begin.Add(time.Hour), AWSService: "CHIME",
+		AccessLevel: "STUDENT", MaxParticipants: 10, Category: "Testing", Level: "BEGINNER", IsFree: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, err := mentor.GenerateLiveClassToken(ctx, class.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := joinRTC(t, "mentor", srv.url, grant.Token)
+	waitUntil(t, "the class is LIVE", 10*time.Second, func() bool { return getClass(t, mentor, class.ID).Status == "LIVE" })
+
+	if err := srv.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	host.mu.Lock()
+	closeErr := host.closeErr
+	host.mu.Unlock()
+	if websocket.CloseStatus(closeErr) != websocket.StatusGoingAway {
+		t.Fatalf("socket ended with %v, want 1001 going away", closeErr)
+	}
+	// The stay was closed before the store: the database says so.
+	st, err := engine.Open(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.ClassByID(ctx, store.ClassID(class.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stays, err := st.AttendanceOf(ctx, c.ID, c.InstructorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stays) != 1 || stays[0].LeftAt == nil || c.CurrentParticipants != 0 {
+		t.Fatalf("after shutdown: stays %+v, %d participants; want one closed stay and 0", stays, c.CurrentParticipants)
+	}
+}
+
+// TestServeSweepsClassesLeftLive starts a server on a database where a
+// previous process left two interactive classes LIVE with people counted
+// in them (it was killed): the one past its end time plus grace is ENDED
+// at start, the other stays LIVE with nobody counted, and a host who joins
+// resumes it.
+func TestServeSweepsClassesLeftLive(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "", mediaFlags())
+	st, err := engine.Open(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mentor := store.User{Name: "Maya Mentor", Email: "mentor@example.org", Role: store.RoleMentor}
+	if err := st.CreateUser(ctx, &mentor); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	mk := func(title string, start, end time.Time) store.LiveClass {
+		c := store.LiveClass{
+			Title: title, InstructorID: mentor.ID, StartTime: start, EndTime: end, Duration: int(end.Sub(start) / time.Minute),
+			Service: store.ServiceChime, AccessLevel: store.RoleStudent, MaxParticipants: 10,
+			Category: "test", Level: store.LevelBeginner, IsFree: true, Status: store.StatusLive,
+		}
+		if err := st.CreateClass(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetCurrentParticipants(ctx, c.ID, 3); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	over := mk("Over", now.Add(-3*time.Hour), now.Add(-2*time.Hour))
+	going := mk("Going", now.Add(-30*time.Minute), now.Add(30*time.Minute))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv := start(t, cfg)
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("mentor-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, nil, "user", "reset-password", "--data-dir", dir, "--database-url", cfg.DatabaseURL,
+		"--email", mentor.Email, "--password-file", pw); code != 0 {
+		t.Fatalf("reset-password: exit %d\n%s%s", code, out, errOut)
+	}
+	c := client.New(srv.url)
+	if _, err := c.Login(ctx, mentor.Email, "mentor-password"); err != nil {
+		t.Fatal(err)
+	}
+	if s := getClass(t, c, string(over.ID)); s.Status != "ENDED" || s.CurrentParticipants != 0 {
+		t.Errorf("class past its end: %s with %d participants, want ENDED with 0", s.Status, s.CurrentParticipants)
+	}
+	if s := getClass(t, c, string(going.ID)); s.Status != "LIVE" || s.CurrentParticipants != 0 {
+		t.Errorf("class still running: %s with %d participants, want LIVE with 0", s.Status, s.CurrentParticipants)
+	}
+	grant, err := c.GenerateLiveClassToken(ctx, string(going.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := joinRTC(t, "mentor", srv.url, grant.Token)
+	waitUntil(t, "the resumed class counts its host", 10*time.Second, func() bool {
+		s := getClass(t, c, string(going.ID))
+		return s.Status == "LIVE" && s.CurrentParticipants == 1
+	})
+	host.close()
+	if _, err := c.GenerateLiveClassToken(ctx, string(over.ID)); client.CodeOf(err) == "" {
+		t.Errorf("a token for the ended class: %v, want a refusal", err)
+	}
+}
+
+// TestSignalPathIsMounted keeps the page's WebSocket path and the route
+// the server mounts the same.
+func TestSignalPathIsMounted(t *testing.T) {
+	if web.SignalPath != server.RTCPath {
+		t.Fatalf("the live page connects to %s, the server mounts %s", web.SignalPath, server.RTCPath)
+	}
+}

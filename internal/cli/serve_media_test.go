@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/pion/ice/v4"
@@ -719,4 +721,83 @@ func TestSignalPathIsMounted(t *testing.T) {
 	if web.SignalPath != server.RTCPath {
 		t.Fatalf("the live page connects to %s, the server mounts %s", web.SignalPath, server.RTCPath)
 	}
+}
+
+// TestServeDemoClassInChromium opens the demo class that starts in ten
+// minutes in a real Chromium against the real server (`serve --demo` on
+// free media ports): the mentor's page loads, joins over /rtc with a fake
+// camera and microphone, and the class goes LIVE with one participant.
+func TestServeDemoClassInChromium(t *testing.T) {
+	chromium := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			chromium = p
+			break
+		}
+	}
+	if chromium == "" {
+		t.Fatal("chromium not found: run `make test`, which installs it")
+	}
+	ctx := context.Background()
+	flags := mediaFlags()
+	flags["demo"] = "true"
+	srv := start(t, testConfig(t, t.TempDir(), "", flags))
+	out := srv.stdout.String()
+	i := strings.Index(out, "have the password ")
+	if i < 0 {
+		t.Fatalf("no demo password in:\n%s", out)
+	}
+	mentor := client.New(srv.url)
+	if _, err := mentor.Login(ctx, demoMentorEmail, strings.Fields(out[i+len("have the password "):])[0]); err != nil {
+		t.Fatal(err)
+	}
+	page, err := mentor.ListLiveClasses(ctx, map[string]any{"title": map[string]any{"beginsWith": "[Demo] Go for beginners"}}, 10, "")
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("the demo class starting in 10 minutes: %+v %v", page, err)
+	}
+	class := page.Items[0]
+
+	dir := t.TempDir()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Env("TMPDIR="+dir),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	bctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+	eval := func(expr string) any {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[any](expr, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return v
+	}
+	// The session cookie the sign-in form would set, set by hand.
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.url+"/healthz")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	eval(fmt.Sprintf(`document.cookie = "liveclass_session=%s; path=/"; true`, mentor.Token()))
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.url+"/classes/"+class.ID+"/live")); err != nil {
+		t.Fatal(err)
+	}
+	text := func() string { s, _ := eval(`document.body ? document.body.innerText : ""`).(string); return s }
+	waitUntil(t, "the live page's device check", 20*time.Second, func() bool { return strings.Contains(text(), "Before you join") })
+	eval(`document.getElementById("join-button").click(); true`)
+	waitUntil(t, "the page joins the classroom", 30*time.Second, func() bool { return strings.Contains(text(), "You are in the classroom.") })
+	waitUntil(t, "the class is LIVE with the mentor in it", 10*time.Second, func() bool {
+		s := getClass(t, mentor, class.ID)
+		return s.Status == "LIVE" && s.CurrentParticipants == 1
+	})
 }

@@ -212,8 +212,12 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 	}()
 	defer func() { stopTick(); <-ticked }()
 
-	log.Info("liveclass started", "url", cfg.PublicURL, "listen", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL),
-		"rtc_udp", udpPorts(media.UDPAddrs()), "rtc_tcp", portOf(media.TCPAddr()), "turn", turnPort(cfg), "rtc_public_ip", cfg.RTCPublicIP)
+	started := []any{"url", cfg.PublicURL, "listen", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL),
+		"rtc_udp", udpPorts(media.UDPAddrs()), "rtc_tcp", portOf(media.TCPAddr()), "turn", turnPort(cfg)}
+	if cfg.RTCPublicIP != "" {
+		started = append(started, "rtc_public_ip", cfg.RTCPublicIP)
+	}
+	log.Info("liveclass started", started...)
 	if h.listening != nil {
 		h.listening(ln.Addr())
 	}

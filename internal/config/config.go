@@ -163,15 +163,15 @@ func Keys() []Key {
 			set: portSetter(func(c *Config, p int) { c.RTCUDPPort = p })},
 		{Name: "rtc_tcp_port", Default: "7881", Flag: "rtc-tcp-port", Usage: "the TCP port of media for networks that block UDP (ICE-TCP); 0 picks a free port",
 			set: portSetter(func(c *Config, p int) { c.RTCTCPPort = p })},
-		{Name: "rtc_public_ip", Default: "", Flag: "rtc-public-ip", Usage: "IP address browsers reach the media ports at, advertised instead of the machine's own (behind 1:1 NAT)",
+		{Name: "rtc_public_ip", Default: "none: the machine's addresses", Flag: "rtc-public-ip", Usage: "IP address browsers reach the media ports at, advertised instead of the machine's own (behind 1:1 NAT)",
 			set: func(c *Config, v string) error { c.RTCPublicIP = v; return nil }},
 		{Name: "rtc_loopback_candidates", Default: "true", Flag: "rtc-loopback-candidates", Bool: true, Usage: "also offer loopback addresses for media, so that a browser on the same machine always connects",
 			set: boolSetter(func(c *Config, b bool) { c.RTCLoopbackCandidates = b })},
 		{Name: "turn_port", Default: "0", Flag: "turn-port", Usage: "UDP port of the embedded TURN server; 0 leaves it off",
 			set: portSetter(func(c *Config, p int) { c.TURNPort = p })},
-		{Name: "turn_username", Default: "", Flag: "turn-username", Usage: "user name of the embedded TURN server's credential (required with turn_port)",
+		{Name: "turn_username", Default: "none", Flag: "turn-username", Usage: "user name of the embedded TURN server's credential (required with turn_port)",
 			set: func(c *Config, v string) error { c.TURNUsername = v; return nil }},
-		{Name: "turn_password", Default: "", Secret: true, Usage: "password of the embedded TURN server's credential (required with turn_port)",
+		{Name: "turn_password", Default: "none", Secret: true, Usage: "password of the embedded TURN server's credential (required with turn_port)",
 			set: func(c *Config, v string) error { c.TURNPassword = v; return nil }},
 		{Name: "live_end_grace", Default: "10m", Flag: "live-end-grace", Usage: "a live class with nobody left in it ends this long after its end time",
 			set: durationSetter(func(c *Config, d time.Duration) { c.LiveEndGrace = d })},
@@ -543,6 +543,12 @@ func (c Config) validateMedia() error {
 		return &Error{Key: "turn_port", Msg: "the embedded TURN server needs turn_username and turn_password"}
 	case c.TURNPort == 0 && (c.TURNUsername != "" || c.TURNPassword != ""):
 		return &Error{Key: "turn_port", Msg: "turn_username or turn_password is set but turn_port is 0 (TURN off); set a port to turn it on, or drop the credential"}
+	}
+	if c.TURNPort != 0 && c.RTCPublicIP == "" && c.RTCLoopbackCandidates {
+		// The TURN server's address goes to browsers in their ICE servers;
+		// with loopback candidates on and no public IP it would be
+		// 127.0.0.1, which only a browser on this machine reaches.
+		return &Error{Key: "turn_port", Msg: "the embedded TURN server needs rtc_public_ip (the address browsers reach it at), or rtc_loopback_candidates: false to use the machine's outbound address"}
 	}
 	if c.TURNPassword != "" && len(c.TURNPassword) < 8 {
 		return &Error{Key: "turn_password", Msg: "must be at least 8 characters"}

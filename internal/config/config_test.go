@@ -164,7 +164,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"turn without password", Sources{Flags: map[string]string{"turn_port": "3478", "turn_username": "class"}}, "turn_port"},
 		{"turn credential without port", Sources{Env: []string{"LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=long-enough"}}, "turn_port"},
 		{"turn on the ice port", Sources{Env: []string{"LIVECLASS_TURN_PORT=7882", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=long-enough"}}, "turn_port"},
-		{"short turn password", Sources{Env: []string{"LIVECLASS_TURN_PORT=3478", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=short"}}, "turn_password"},
+		{"short turn password", Sources{Env: []string{"LIVECLASS_TURN_PORT=3478", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=short", "LIVECLASS_RTC_PUBLIC_IP=203.0.113.7"}}, "turn_password"},
+		{"turn relay would be loopback", Sources{Env: []string{"LIVECLASS_TURN_PORT=3478", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=long-enough"}}, "turn_port"},
 		{"zero end grace", Sources{Flags: map[string]string{"live_end_grace": "0s"}}, "live_end_grace"},
 		{"bad end grace", Sources{Env: []string{"LIVECLASS_LIVE_END_GRACE=ten minutes"}}, "live_end_grace"},
 	}

@@ -46,7 +46,10 @@ const adminPassword = "admin-password-for-tests"
 // at dbURL (SQLite in dir when empty).
 func testConfig(t testing.TB, dir, dbURL string, extra map[string]string) config.Config {
 	t.Helper()
-	flags := map[string]string{"listen": "127.0.0.1:0", "data_dir": dir, "log_level": "warn", "shutdown_timeout": "5s"}
+	// Free ports for everything, so that tests never clash with each other
+	// or with a server running on this machine.
+	flags := map[string]string{"listen": "127.0.0.1:0", "data_dir": dir, "log_level": "warn", "shutdown_timeout": "5s",
+		"rtc_udp_port": "0", "rtc_tcp_port": "0"}
 	if dbURL != "" {
 		flags["database_url"] = dbURL
 	}

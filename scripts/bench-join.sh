@@ -11,7 +11,9 @@
 # its Unix socket, the usual way when both run on one machine. all runs
 # sqlite, postgres and postgres-unix.
 #
-# Environment: USERS (50), CONCURRENCY (16), DURATION (20s), LOG_LEVEL (warn).
+# Environment: USERS (50), CONCURRENCY (16), DURATION (20s), LOG_LEVEL (warn),
+# SERVER_CPU (0) and TESTER_CPU (1) for taskset, BIN (a liveclass binary to
+# measure instead of building bin/liveclass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +26,12 @@ SERVER_CPU=${SERVER_CPU:-0}
 pgbin=
 TESTER_CPU=${TESTER_CPU:-1}
 
-make -s build
-bin=$PWD/bin/liveclass
+if [ -n "${BIN:-}" ]; then
+	bin=$(realpath "$BIN") # another build, e.g. an older commit's, to compare
+else
+	make -s build
+	bin=$PWD/bin/liveclass
+fi
 work=$(mktemp -d /tmp/liveclass-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
@@ -43,7 +49,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_ready() {
-	for _ in $(seq 300); do
+	for _ in $(seq 600); do
 		curl -sf "$1/readyz" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
@@ -65,7 +71,10 @@ bench() { # name database_url [database pid]
 		--signin-rate-limit 0 --log-level "$LOG_LEVEL" >"$work/$name.out" 2>"$work/$name.log" &
 	pids+=($!)
 	pids_arg=$!${dbpid:+,$dbpid}
-	wait_ready "$url"
+	if ! wait_ready "$url"; then
+		tail -20 "$work/$name.log" >&2
+		return 1
+	fi
 	LIVECLASS_ADMIN_PASSWORD=bench-admin-password taskset -c "$TESTER_CPU" "$bin" loadtest join \
 		--url "$url" --users "$USERS" --concurrency "$CONCURRENCY" --duration "$DURATION" --server-pid "$pids_arg"
 	taskset -c "$TESTER_CPU" "$bin" loadtest healthz --url "$url" --concurrency "$CONCURRENCY" --duration "$DURATION" --server-pid "$pids_arg"

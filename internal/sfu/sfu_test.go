@@ -32,9 +32,16 @@ const class = store.ClassID("class-1")
 // the camera on the mid the mapping names with one SSRC, and gets a
 // keyframe it could only get because the SFU asked the publisher for one.
 // It also answers a NACK from the packet cache and speaks to the active
-// speaker detection.
+// speaker detection. It runs with either bandwidth estimator: they differ
+// in the subscriber connection's interceptors, through which every
+// forwarded packet passes.
 func TestPublishSubscribe(t *testing.T) {
-	srv, ev := newServer(t, Config{})
+	t.Run("loss", func(t *testing.T) { testPublishSubscribe(t, EstimateLoss) })
+	t.Run("twcc", func(t *testing.T) { testPublishSubscribe(t, EstimateTWCC) })
+}
+
+func testPublishSubscribe(t *testing.T, est Estimation) {
+	srv, ev := newServer(t, Config{Estimation: est})
 	api := newClientAPI(t)
 	alice := join(t, srv, api, class, "alice", 1)
 	alice.loud.Store(true)
@@ -102,6 +109,18 @@ func TestPublishSubscribe(t *testing.T) {
 	st := srv.Stats()
 	if st.PacketsForwarded == 0 || st.PLIs == 0 || st.Sessions != 1 || len(st.Peers) != 2 {
 		t.Fatalf("stats: %+v", st)
+	}
+	if got := bob.peer.est != nil; got != (est == EstimateTWCC) {
+		t.Fatalf("estimation %d: subscriber has a congestion controller: %v", est, got)
+	}
+	// Forwarded packets left through the batching sockets under the mux.
+	var datagrams uint64
+	for _, c := range srv.batch {
+		_, d, _ := c.Stats()
+		datagrams += d
+	}
+	if datagrams == 0 {
+		t.Fatal("no datagram went out in a batch")
 	}
 }
 

@@ -23,7 +23,7 @@ type slot struct {
 	p     *Peer
 	kind  webrtc.RTPCodecType
 	tr    *webrtc.RTPTransceiver
-	track *webrtc.TrackLocalStaticRTP
+	track *downTrack
 	ssrc  uint32
 	mid   string // set once the transceiver is negotiated; guarded by p.mu
 
@@ -49,18 +49,13 @@ type slot struct {
 // starts reading its RTCP.
 func newSlot(p *Peer, kind webrtc.RTPCodecType) (*slot, error) {
 	n := len(p.audio)
-	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
-	prefix := "a"
+	mime, prefix := webrtc.MimeTypeOpus, "a"
 	if kind == webrtc.RTPCodecTypeVideo {
 		n = len(p.video)
-		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-		prefix = "v"
+		mime, prefix = webrtc.MimeTypeVP8, "v"
 	}
 	name := fmt.Sprintf("%s%d", prefix, n)
-	track, err := webrtc.NewTrackLocalStaticRTP(codec, name, name)
-	if err != nil {
-		return nil, fmt.Errorf("sfu: slot track: %w", err)
-	}
+	track := newDownTrack(kind, mime, name)
 	tr, err := p.sub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: slot transceiver: %w", err)

@@ -82,6 +82,7 @@ func newUpTrack(p *Peer, spec PublishedTrack, kind webrtc.RTPCodecType) (*upTrac
 	fwd, err := fanout.New(fanout.Options{
 		Codec: codec, ClockRate: clock, Layers: layers,
 		RequestKeyframe: t.sendPLI,
+		Batch:           p.ss.srv.batch,
 		Logger:          p.log.With("track", string(t.info.ID)),
 	})
 	if err != nil {

@@ -26,13 +26,23 @@ type Published struct {
 	Sender *webrtc.RTPSender
 }
 
+// Publication is what Publish offers.
+type Publication struct {
+	Tracks []Outgoing
+	// Media, when set, goes out as a "media" message right after the
+	// offer, as a browser tells the room what it now sends; its answer
+	// reaches OnMessage.
+	Media *Media
+}
+
 // Publish adds the sources to the publisher connection, offers them
 // (docs/protocol.md section 4) and waits for the server's ok; the
 // server's answer is applied as it arrives. The caller writes the media.
-func (p *Participant) Publish(ctx context.Context, outs ...Outgoing) ([]Published, error) {
+func (p *Participant) Publish(ctx context.Context, pub Publication) ([]Published, error) {
 	if p.closing.Load() {
 		return nil, errClosed
 	}
+	outs := pub.Tracks
 	var pubs []Published
 	for _, o := range outs {
 		if len(o.Tracks) == 0 {
@@ -68,7 +78,7 @@ func (p *Participant) Publish(ctx context.Context, outs ...Outgoing) ([]Publishe
 	p.mu.Lock()
 	p.pubDesc = desc
 	p.mu.Unlock()
-	return pubs, p.offer(ctx, offer.SDP, false)
+	return pubs, p.offer(ctx, offer.SDP, false, pub.Media)
 }
 
 // RestartPublisher restarts ICE on the publisher connection: a new offer
@@ -83,19 +93,24 @@ func (p *Participant) RestartPublisher(ctx context.Context) error {
 	if err := p.pub.SetLocalDescription(offer); err != nil {
 		return err
 	}
-	return p.offer(ctx, offer.SDP, true)
+	return p.offer(ctx, offer.SDP, true, nil)
 }
 
-// offer sends the publisher's offer, lets its candidates follow, and
-// waits for the ok.
-func (p *Participant) offer(ctx context.Context, sdp string, restart bool) error {
+// offer sends the publisher's offer, lets its candidates follow, sends
+// media if set, and waits for the ok.
+func (p *Participant) offer(ctx context.Context, sdp string, restart bool, media *Media) error {
 	p.mu.Lock()
 	fields := map[string]any{"pc": PCPub, "sdp": sdp, "tracks": p.pubDesc}
 	p.mu.Unlock()
 	if restart {
 		fields["iceRestart"] = true
 	}
-	_, err := p.roundTrip(ctx, TypeOffer, fields, func() { p.setReady(PCPub, true) })
+	_, err := p.roundTrip(ctx, TypeOffer, fields, func() {
+		p.setReady(PCPub, true)
+		if media != nil {
+			_, _ = p.Send(ctx, "media", map[string]any{"mic": media.Mic, "camera": media.Camera, "screen": media.Screen})
+		}
+	})
 	return err
 }
 
@@ -123,7 +138,7 @@ func (p *Participant) PublishSynthetic(ctx context.Context, m Media) error {
 	if len(outs) == 0 {
 		return errors.New("publish: nothing to publish")
 	}
-	if _, err := p.Publish(ctx, outs...); err != nil {
+	if _, err := p.Publish(ctx, Publication{Tracks: outs}); err != nil {
 		return err
 	}
 	// A keyframe: the frame tag with the key bit clear, the start code,

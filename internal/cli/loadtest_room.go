@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/liveclass/liveclass/client"
+	"github.com/liveclass/liveclass/client/rtc"
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/sync/errgroup"
@@ -262,7 +263,7 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
 	ws.Path += "/rtc"
 	t := &roomTest{opt: o, media: defaultRoomMedia(), wsURL: ws.String(), protoErrs: map[string]int{}}
-	if t.pubAPI, t.subAPI, err = newClientAPIs(isLoopback(base.Hostname())); err != nil {
+	if t.pubAPI, t.subAPI, err = rtc.NewAPIs(rtc.APIOptions{LoopbackOnly: isLoopback(base.Hostname())}); err != nil {
 		return nil, err
 	}
 

@@ -3,39 +3,27 @@ package cli
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
-	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/liveclass/liveclass/client/rtc"
 )
 
-// This file is one simulated participant of the room load test: the
-// signalling WebSocket of docs/protocol.md and two Pion PeerConnections, a
-// publisher sending synthetic media and a subscriber counting what arrives.
+// This file is one simulated participant of the room load test: a
+// client/rtc participant (the signalling WebSocket of docs/protocol.md
+// and two Pion PeerConnections) whose publisher sends synthetic media and
+// whose subscriber's packets are checked for their stamps.
 // It is built to cost the tester little: payloads are made once, nothing
 // is decoded, one goroutine paces each published track, and a received
 // packet costs a header parse and a few counter updates.
-
-// Header extension URIs the publisher stamps (as a browser does).
-const (
-	uriAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-)
 
 // ridNames are the simulcast layers, lowest first, as a browser names them.
 var ridNames = [...]string{"q", "h", "f"}
@@ -82,19 +70,6 @@ type peerTotals struct {
 	sentLayer        [4]uint64
 }
 
-// trackRecv is what arrived on one subscriber transceiver.
-type trackRecv struct {
-	mu       sync.Mutex
-	video    bool
-	started  bool
-	firstSeq uint64
-	maxSeq   uint64 // extended
-	got      uint64
-	packets  uint64
-	bytes    uint64
-	layer    [4]uint64 // payload bytes by origin layer (3: screen)
-}
-
 // roomPeer is one participant.
 type roomPeer struct {
 	t     *roomTest
@@ -105,109 +80,26 @@ type roomPeer struct {
 	speak bool
 	scr   bool
 
-	ws       *websocket.Conn
-	pub, sub *webrtc.PeerConnection
+	rp *rtc.Participant
 
 	mu          sync.Mutex
-	pubReady    bool
-	subReady    bool
-	pending     map[string][]webrtc.ICECandidateInit
-	mapping     map[string]string // mid → track
-	subscribe   []string          // tracks asked for, in order
-	wantCams    int               // cameras in subscribe
-	wantScreens int               // screens in subscribe
-	recv        map[string]*trackRecv
+	subscribe   []string // tracks asked for, in order
+	wantCams    int      // cameras in subscribe
+	wantScreens int      // screens in subscribe
 	joinErr     error
-	me          string // participant ID
 
 	joinStart  time.Time
 	joinedAt   time.Time
-	joined     chan struct{}
 	videoSince atomic.Int64 // Unix ns: first time a video of someone else was listed
 	firstFrame atomic.Int64 // Unix ns: first keyframe start received
 
-	wantKey [4]atomic.Bool // layers 0–2 of the camera, 3 the screen
-	sent    [4]struct{ pkts, bytes atomic.Uint64 }
-	sentMic struct{ pkts, bytes atomic.Uint64 }
-	delay   *delayHist
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	nextID  atomic.Int64
-}
-
-// newClientAPIs builds the tester's Pion APIs: a publisher that stamps
-// transport-wide sequence numbers as a browser does, and a subscriber
-// that sends what a browser sends back (receiver reports, NACKs and TWCC
-// feedback, which the server's bandwidth estimate runs on). Neither keeps
-// a NACK responder buffer: the tester repairs nothing it sends.
-func newClientAPIs(loopbackOnly bool) (pub, sub *webrtc.API, err error) {
-	// The tester reports what its participants saw; Pion's own logs are
-	// mostly its connections noticing, at the end, that they were closed.
-	quiet := &logging.DefaultLoggerFactory{DefaultLogLevel: logging.LogLevelDisabled, ScopeLevels: map[string]logging.LogLevel{}, Writer: io.Discard}
-	var se webrtc.SettingEngine
-	se.LoggerFactory = quiet
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	if loopbackOnly {
-		// The server is on this machine: gather loopback only, so that
-		// ICE does not spend checks on other interfaces.
-		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	}
-	build := func(publisher bool) (*webrtc.API, error) {
-		m := &webrtc.MediaEngine{}
-		if err := m.RegisterDefaultCodecs(); err != nil {
-			return nil, err
-		}
-		type ext struct {
-			uri  string
-			kind webrtc.RTPCodecType
-		}
-		exts := []ext{
-			{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
-			{sdp.TransportCCURI, webrtc.RTPCodecTypeVideo}, {sdp.TransportCCURI, webrtc.RTPCodecTypeAudio},
-		}
-		if publisher {
-			exts = append(exts, ext{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo}, ext{uriAudioLevel, webrtc.RTPCodecTypeAudio})
-		}
-		for _, e := range exts {
-			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
-				return nil, err
-			}
-		}
-		ir := &interceptor.Registry{}
-		if publisher {
-			hx, err := twcc.NewHeaderExtensionInterceptor()
-			if err != nil {
-				return nil, err
-			}
-			ir.Add(hx)
-		} else {
-			rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(quiet))
-			if err != nil {
-				return nil, err
-			}
-			ir.Add(rr)
-			gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(quiet))
-			if err != nil {
-				return nil, err
-			}
-			ir.Add(gen)
-			fb, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(quiet))
-			if err != nil {
-				return nil, err
-			}
-			ir.Add(fb)
-		}
-		return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
-	}
-	if pub, err = build(true); err != nil {
-		return nil, nil, err
-	}
-	if sub, err = build(false); err != nil {
-		return nil, nil, err
-	}
-	return pub, sub, nil
+	wantKey    [4]atomic.Bool // layers 0–2 of the camera, 3 the screen
+	sent       [4]struct{ pkts, bytes atomic.Uint64 }
+	sentMic    struct{ pkts, bytes atomic.Uint64 }
+	layerBytes [4]atomic.Uint64 // received video payload bytes by origin layer (3: screen)
+	delay      *delayHist
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // run joins, publishes and receives until stop closes. It returns once
@@ -215,174 +107,67 @@ func newClientAPIs(loopbackOnly bool) (pub, sub *webrtc.API, err error) {
 // going.
 func (p *roomPeer) run(ctx context.Context) error {
 	p.joinStart = time.Now()
-	p.pending = map[string][]webrtc.ICECandidateInit{}
-	p.mapping = map[string]string{}
-	p.recv = map[string]*trackRecv{}
-	p.joined = make(chan struct{})
-	var err error
-	if p.pub, err = p.t.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		return err
-	}
-	if p.sub, err = p.t.subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		return err
-	}
-	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.candidate("pub", c) })
-	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.candidate("sub", c) })
-	p.sub.OnTrack(p.onTrack)
-
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, p.t.wsURL, nil)
+	rp, err := rtc.Dial(dctx, p.t.wsURL, p.token, rtc.Options{
+		PublisherAPI: p.t.pubAPI, SubscriberAPI: p.t.subAPI,
+		OnMessage: p.onMessage,
+		OnPacket:  p.received,
+		OnError:   func(err error) { p.t.protocolError(err.Error()) },
+	})
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	ws.SetReadLimit(1 << 20)
-	p.ws = ws
-	p.wg.Go(p.readLoop)
-	if err := p.send(map[string]any{"type": "join", "v": 1, "token": p.token}); err != nil {
+		var e *rtc.Error
+		switch {
+		case errors.As(err, &e):
+			err = fmt.Errorf("%s: %s %s", e.Code, e.Message, e.Reason)
+		case dctx.Err() != nil && ctx.Err() == nil:
+			err = errors.New("no joined message within 15 s")
+		}
+		p.mu.Lock()
+		p.joinErr = err
+		p.mu.Unlock()
 		return err
-	}
-	select {
-	case <-p.joined:
-	case <-dctx.Done():
-		return errors.New("no joined message within 15 s")
 	}
 	p.mu.Lock()
-	err = p.joinErr
+	p.rp = rp
+	p.joinedAt = time.Now()
 	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
 	if p.cam || p.mic || p.scr {
-		return p.publish()
+		return p.publish(dctx, rp)
 	}
 	return nil
 }
 
-// send writes one message; coder/websocket serialises concurrent writes.
-func (p *roomPeer) send(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return p.ws.Write(ctx, websocket.MessageText, b)
-}
-
-// serverMsg holds the fields of every server message the tester reads.
-type serverMsg struct {
-	Type      string                  `json:"type"`
-	PC        string                  `json:"pc"`
-	SDP       string                  `json:"sdp"`
-	Candidate webrtc.ICECandidateInit `json:"candidate"`
-	Tracks    []struct {
-		ID          string `json:"id"`
-		Participant string `json:"participant"`
-		Source      string `json:"source"`
-	} `json:"tracks"`
-	Mids    map[string]string `json:"mids"`
-	Code    string            `json:"code"`
-	Message string            `json:"message"`
-	Reason  string            `json:"reason"`
-	You     struct {
-		ID string `json:"id"`
-	} `json:"you"`
-}
-
-func (p *roomPeer) readLoop() {
-	joined := false
-	markJoined := func(err error) {
-		if joined {
-			return
+// onMessage reacts to the server's messages on the reading goroutine.
+func (p *roomPeer) onMessage(rp *rtc.Participant, m rtc.Message) {
+	switch m.Type {
+	case rtc.TypeError:
+		var e rtc.Error
+		if m.Decode(&e) == nil {
+			p.t.protocolError(e.Code + ": " + e.Message)
 		}
-		joined = true
-		p.mu.Lock()
-		p.joinErr = err
-		p.joinedAt = time.Now()
-		p.mu.Unlock()
-		close(p.joined)
-	}
-	for {
-		_, b, err := p.ws.Read(context.Background())
-		if err != nil {
-			markJoined(fmt.Errorf("connection closed before joined: %w", err))
-			return
+	case rtc.TypeTracks:
+		var tr rtc.Tracks
+		if m.Decode(&tr) == nil {
+			p.chooseTiles(rp, tr)
 		}
-		var m serverMsg
-		if err := json.Unmarshal(b, &m); err != nil {
-			continue
-		}
-		switch m.Type {
-		case "joined":
-			p.mu.Lock()
-			p.me = m.You.ID
-			p.mu.Unlock()
-			markJoined(nil)
-		case "error":
-			if !joined {
-				markJoined(fmt.Errorf("%s: %s %s", m.Code, m.Message, m.Reason))
-			} else {
-				p.t.protocolError(m.Code + ": " + m.Message)
-			}
-		case "answer":
-			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-				p.t.protocolError("publisher answer: " + err.Error())
-			}
-		case "offer":
-			p.answer(m.SDP)
-		case "candidate":
-			pc := p.pub
-			if m.PC == "sub" {
-				pc = p.sub
-			}
-			if m.Candidate.Candidate != "" {
-				_ = pc.AddICECandidate(m.Candidate)
-			}
-		case "tracks":
-			p.chooseTiles(m)
-		case "mapping":
-			p.mu.Lock()
-			p.mapping = m.Mids
-			p.mu.Unlock()
-		}
-	}
-}
-
-func (p *roomPeer) answer(offer string) {
-	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		p.t.protocolError("subscriber offer: " + err.Error())
-		return
-	}
-	ans, err := p.sub.CreateAnswer(nil)
-	if err == nil {
-		err = p.sub.SetLocalDescription(ans)
-	}
-	if err != nil {
-		p.t.protocolError("subscriber answer: " + err.Error())
-		return
-	}
-	if err := p.send(map[string]any{"type": "answer", "pc": "sub", "sdp": ans.SDP}); err == nil {
-		p.ready("sub")
 	}
 }
 
 // chooseTiles subscribes to up to t.tiles cameras of others (in the order
 // the server lists them, as a grid fills) and every screen share, and
 // asks again only when the choice changes.
-func (p *roomPeer) chooseTiles(m serverMsg) {
-	p.mu.Lock()
-	me := p.me
-	p.mu.Unlock()
+func (p *roomPeer) chooseTiles(rp *rtc.Participant, m rtc.Tracks) {
+	me := rp.ID()
 	var cams, screens []string
 	for _, tr := range m.Tracks {
 		if tr.Participant == me {
 			continue
 		}
 		switch tr.Source {
-		case "camera":
+		case rtc.SourceCamera:
 			cams = append(cams, tr.ID)
-		case "screen":
+		case rtc.SourceScreen:
 			screens = append(screens, tr.ID)
 		}
 	}
@@ -399,138 +184,78 @@ func (p *roomPeer) chooseTiles(m serverMsg) {
 	if same {
 		return
 	}
-	video := make([]map[string]any, 0, len(want))
+	video := make([]rtc.Video, 0, len(want))
 	for _, id := range screens {
-		video = append(video, map[string]any{"track": id, "width": p.t.opt.screenW, "height": p.t.opt.screenH})
+		video = append(video, rtc.Video{Track: id, Width: p.t.opt.screenW, Height: p.t.opt.screenH})
 	}
 	for _, id := range cams {
-		video = append(video, map[string]any{"track": id, "width": p.t.opt.tileW, "height": p.t.opt.tileH})
+		video = append(video, rtc.Video{Track: id, Width: p.t.opt.tileW, Height: p.t.opt.tileH})
 	}
-	_ = p.send(map[string]any{"type": "subscribe", "id": p.nextID.Add(1), "video": video})
-}
-
-// candidate trickles a local candidate once its description is out.
-func (p *roomPeer) candidate(pc string, c *webrtc.ICECandidate) {
-	if c == nil {
-		return
-	}
-	init := c.ToJSON()
-	p.mu.Lock()
-	ready := p.pubReady
-	if pc == "sub" {
-		ready = p.subReady
-	}
-	if !ready {
-		p.pending[pc] = append(p.pending[pc], init)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	_ = p.send(map[string]any{"type": "candidate", "pc": pc, "candidate": init})
-}
-
-func (p *roomPeer) ready(pc string) {
-	p.mu.Lock()
-	if pc == "pub" {
-		p.pubReady = true
-	} else {
-		p.subReady = true
-	}
-	queued := p.pending[pc]
-	delete(p.pending, pc)
-	p.mu.Unlock()
-	for _, c := range queued {
-		_ = p.send(map[string]any{"type": "candidate", "pc": pc, "candidate": c})
-	}
+	// On the reading goroutine: send, and let the answer come as a
+	// message (an error is counted there).
+	_, _ = rp.Send(context.Background(), "subscribe", map[string]any{"video": video})
 }
 
 // publish offers the participant's tracks and starts pacing them.
-func (p *roomPeer) publish() error {
-	type sending struct {
-		source string
-		layers []*webrtc.TrackLocalStaticRTP
-		sender *webrtc.RTPSender
-	}
-	var out []*sending
+func (p *roomPeer) publish(ctx context.Context, rp *rtc.Participant) error {
+	var outs []rtc.Outgoing
+	var layers [][]*webrtc.TrackLocalStaticRTP
 	stream := fmt.Sprintf("load-%d", p.index)
 	if p.cam {
-		s := &sending{source: "camera"}
+		o := rtc.Outgoing{Source: rtc.SourceCamera}
+		var ls []*webrtc.TrackLocalStaticRTP
 		for _, l := range p.t.media.camera {
 			tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", stream, webrtc.WithRTPStreamID(l.rid))
 			if err != nil {
 				return err
 			}
-			s.layers = append(s.layers, tr)
+			o.Tracks = append(o.Tracks, tr)
+			ls = append(ls, tr)
 		}
-		sender, err := p.pub.AddTrack(s.layers[0])
-		if err != nil {
-			return err
-		}
-		for _, tr := range s.layers[1:] {
-			if err := sender.AddEncoding(tr); err != nil {
-				return err
-			}
-		}
-		s.sender = sender
-		out = append(out, s)
+		outs, layers = append(outs, o), append(layers, ls)
 	}
 	for _, src := range []struct {
 		on     bool
-		name   string
+		source rtc.Source
 		mime   string
 		stream string
-	}{{p.mic, "mic", webrtc.MimeTypeOpus, stream}, {p.scr, "screen", webrtc.MimeTypeVP8, stream + "-screen"}} {
+	}{{p.mic, rtc.SourceMic, webrtc.MimeTypeOpus, stream}, {p.scr, rtc.SourceScreen, webrtc.MimeTypeVP8, stream + "-screen"}} {
 		if !src.on {
 			continue
 		}
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: src.mime}, src.name, src.stream)
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: src.mime}, string(src.source), src.stream)
 		if err != nil {
 			return err
 		}
-		sender, err := p.pub.AddTrack(tr)
-		if err != nil {
-			return err
-		}
-		out = append(out, &sending{source: src.name, layers: []*webrtc.TrackLocalStaticRTP{tr}, sender: sender})
+		outs = append(outs, rtc.Outgoing{Source: src.source, Tracks: []webrtc.TrackLocal{tr}})
+		layers = append(layers, []*webrtc.TrackLocalStaticRTP{tr})
 	}
-	offer, err := p.pub.CreateOffer(nil)
+	pubs, err := rp.Publish(ctx, rtc.Publication{Tracks: outs, Media: &rtc.Media{Mic: p.mic, Camera: p.cam, Screen: p.scr}})
+	var refused *rtc.Error
+	if errors.As(err, &refused) {
+		// The server refused the offer: the participant is in the room
+		// but publishes nothing, which the report shows.
+		p.t.protocolError(refused.Code + ": " + refused.Message)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if err := p.pub.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	var tracks []map[string]any
-	mids := map[*webrtc.RTPSender]string{}
-	for _, tr := range p.pub.GetTransceivers() {
-		for _, s := range out {
-			if tr.Sender() == s.sender {
-				mids[s.sender] = tr.Mid()
-				tracks = append(tracks, map[string]any{"mid": tr.Mid(), "source": s.source, "simulcast": s.source == "camera"})
-			}
-		}
-	}
-	if err := p.send(map[string]any{"type": "offer", "id": p.nextID.Add(1), "pc": "pub", "sdp": offer.SDP, "tracks": tracks}); err != nil {
-		return err
-	}
-	p.ready("pub")
-	_ = p.send(map[string]any{"type": "media", "id": p.nextID.Add(1), "mic": p.mic, "camera": p.cam, "screen": p.scr})
-	for _, s := range out {
-		mid := mids[s.sender]
-		switch s.source {
-		case "camera":
+	for k, s := range pubs {
+		switch s.Source {
+		case rtc.SourceCamera:
 			for i, l := range p.t.media.camera {
 				p.wantKey[i].Store(true)
-				p.wg.Go(func() { p.readPLI(s.sender, l.rid, i) })
+				p.wg.Go(func() { p.readPLI(s.Sender, l.rid, i) })
 			}
-			p.wg.Go(func() { p.sendCamera(s.sender, s.layers, mid) })
-		case "screen":
+			p.wg.Go(func() { p.sendCamera(s.Sender, layers[k], s.Mid) })
+		case rtc.SourceScreen:
 			p.wantKey[3].Store(true)
-			p.wg.Go(func() { p.readPLI(s.sender, "", 3) })
-			p.wg.Go(func() { p.sendScreen(s.sender, s.layers[0], mid) })
-		case "mic":
-			p.wg.Go(func() { p.drainRTCP(s.sender) })
-			p.wg.Go(func() { p.sendMic(s.sender, s.layers[0], mid) })
+			p.wg.Go(func() { p.readPLI(s.Sender, "", 3) })
+			p.wg.Go(func() { p.sendScreen(s.Sender, layers[k][0], s.Mid) })
+		case rtc.SourceMic:
+			p.wg.Go(func() { p.drainRTCP(s.Sender) })
+			p.wg.Go(func() { p.sendMic(s.Sender, layers[k][0], s.Mid) })
 		}
 	}
 	return nil
@@ -568,22 +293,6 @@ func (p *roomPeer) drainRTCP(s *webrtc.RTPSender) {
 	}
 }
 
-// extIDs returns the negotiated IDs of the mid, rid and audio level
-// extensions.
-func extIDs(s *webrtc.RTPSender) (mid, rid, level uint8) {
-	for _, e := range s.GetParameters().HeaderExtensions {
-		switch e.URI {
-		case sdp.SDESMidURI:
-			mid = uint8(e.ID)
-		case sdp.SDESRTPStreamIDURI:
-			rid = uint8(e.ID)
-		case uriAudioLevel:
-			level = uint8(e.ID)
-		}
-	}
-	return mid, rid, level
-}
-
 // vp8Sender packetizes synthetic VP8 frames of one layer.
 type vp8Sender struct {
 	track      *webrtc.TrackLocalStaticRTP
@@ -601,7 +310,7 @@ type vp8Sender struct {
 }
 
 func newVP8Sender(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, mid string, l layerSpec, layer int, seed uint32) *vp8Sender {
-	midID, ridID, _ := extIDs(s)
+	midID, ridID, _ := rtc.ExtensionIDs(s)
 	v := &vp8Sender{
 		track: track, midID: midID, ridID: ridID, mid: []byte(mid), rid: []byte(l.rid), layer: byte(layer),
 		seq: uint16(seed), pid: uint16(seed>>3) & 0x7fff, ts0: seed * 7919,
@@ -744,7 +453,7 @@ func (p *roomPeer) pace(fps int, send func(n int, at time.Duration, key bool) bo
 // sendMic sends Opus: 20 ms frames while speaking, with a loud audio
 // level, or DTX's comfort noise every 400 ms at silence.
 func (p *roomPeer) sendMic(s *webrtc.RTPSender, track *webrtc.TrackLocalStaticRTP, mid string) {
-	midID, _, levelID := extIDs(s)
+	midID, _, levelID := rtc.ExtensionIDs(s)
 	m := p.t.media
 	period, size, level := time.Second/time.Duration(m.speakPPS), m.opusSize, byte(30)
 	if !p.speak {
@@ -781,54 +490,10 @@ func (p *roomPeer) sendMic(s *webrtc.RTPSender, track *webrtc.TrackLocalStaticRT
 	}
 }
 
-// onTrack counts what arrives on one subscriber transceiver. The
-// server reuses transceivers as tiles change; the counts stay with the
-// transceiver, whose sequence numbers stay continuous.
-func (p *roomPeer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	mid := ""
-	for _, tr := range p.sub.GetTransceivers() {
-		if tr.Receiver() == receiver {
-			mid = tr.Mid()
-		}
-	}
-	r := &trackRecv{video: remote.Kind() == webrtc.RTPCodecTypeVideo}
-	p.mu.Lock()
-	if old := p.recv[mid]; old != nil {
-		r = old
-	} else {
-		p.recv[mid] = r
-	}
-	p.mu.Unlock()
-	p.wg.Add(1)
-	defer p.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := remote.Read(buf)
-		if err != nil {
-			return
-		}
-		p.received(r, buf[:n], time.Now())
-	}
-}
-
-// received accounts one packet: no allocation, no decoding.
-func (p *roomPeer) received(r *trackRecv, b []byte, now time.Time) {
-	if len(b) < 12 {
-		return
-	}
-	seq := binary.BigEndian.Uint16(b[2:])
-	off := 12 + 4*int(b[0]&0x0f)
-	if b[0]&0x10 != 0 && off+4 <= len(b) {
-		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:]))
-	}
-	end := len(b)
-	if b[0]&0x20 != 0 && end > 12 {
-		end -= int(b[end-1])
-	}
-	if off > end {
-		return
-	}
-	payload := b[off:end]
+// received accounts one packet's stamp: its layer, its one-way delay,
+// and whether it starts a keyframe. No allocation, no decoding.
+func (p *roomPeer) received(pk rtc.Packet) {
+	payload := pk.Payload
 	layer, sentAt := -1, int64(0)
 	if len(payload) >= stampLen {
 		s := payload[len(payload)-stampLen:]
@@ -837,43 +502,16 @@ func (p *roomPeer) received(r *trackRecv, b []byte, now time.Time) {
 			sentAt = int64(binary.BigEndian.Uint64(s[2:]))
 		}
 	}
-	key := false
-	if r.video {
-		key = vp8KeyframeStart(payload)
-	}
-	r.mu.Lock()
-	if !r.started {
-		r.started = true
-		r.firstSeq = uint64(seq) + 1<<16
-		r.maxSeq = r.firstSeq
-	} else {
-		// Extend the 16-bit sequence number around the highest seen.
-		ext := r.maxSeq&^0xffff | uint64(seq)
-		switch {
-		case ext+0x8000 < r.maxSeq:
-			ext += 1 << 16
-		case ext > r.maxSeq+0x8000 && ext >= 1<<16:
-			ext -= 1 << 16
+	if pk.Video {
+		if layer >= 0 {
+			p.layerBytes[layer].Add(uint64(len(payload)))
 		}
-		if ext > r.maxSeq {
-			r.maxSeq = ext
+		if vp8KeyframeStart(payload) {
+			p.firstFrame.CompareAndSwap(0, pk.At.UnixNano())
 		}
-		if ext < r.firstSeq {
-			r.firstSeq = ext
-		}
-	}
-	r.got++
-	r.packets++
-	r.bytes += uint64(len(payload))
-	if layer >= 0 {
-		r.layer[layer] += uint64(len(payload))
-	}
-	r.mu.Unlock()
-	if key {
-		p.firstFrame.CompareAndSwap(0, now.UnixNano())
 	}
 	if sentAt > 0 {
-		p.delay.add(p.t.phase.Load(), now.UnixNano()-sentAt)
+		p.delay.add(p.t.phase.Load(), pk.At.UnixNano()-sentAt)
 	}
 }
 
@@ -914,30 +552,16 @@ func vp8KeyframeStart(b []byte) bool {
 func (p *roomPeer) totals() peerTotals {
 	var t peerTotals
 	p.mu.Lock()
-	recv := make([]*trackRecv, 0, len(p.recv))
-	for _, r := range p.recv {
-		recv = append(recv, r)
-	}
+	rp := p.rp
 	p.mu.Unlock()
-	for _, r := range recv {
-		r.mu.Lock()
-		t.packets += r.packets
-		t.bytes += r.bytes
-		if r.video {
-			t.video += r.packets
-		} else {
-			t.audio += r.packets
-		}
-		if r.started {
-			t.expected += r.maxSeq - r.firstSeq + 1
-		}
-		t.got += r.got
-		for i, v := range r.layer {
-			if r.video {
-				t.layerBytes[i] += v
-			}
-		}
-		r.mu.Unlock()
+	if rp != nil {
+		st := rp.Stats()
+		t.packets, t.bytes = st.Packets, st.Bytes
+		t.video, t.audio = st.VideoPackets, st.AudioPackets
+		t.expected, t.got = st.Expected, st.Packets
+	}
+	for i := range p.layerBytes {
+		t.layerBytes[i] = p.layerBytes[i].Load()
 	}
 	for i := range p.sent {
 		t.sentPkts += p.sent[i].pkts.Load()
@@ -958,18 +582,11 @@ func (p *roomPeer) close() {
 			close(p.stop)
 		}
 	}
-	if p.ws != nil {
-		_ = p.send(map[string]any{"type": "leave"})
-		_ = p.ws.Close(websocket.StatusNormalClosure, "load test over")
-	}
-	if p.pub != nil {
-		_ = p.pub.Close()
-	}
-	if p.sub != nil {
-		_ = p.sub.Close()
-	}
-	if p.ws != nil {
-		_ = p.ws.CloseNow()
+	p.mu.Lock()
+	rp := p.rp
+	p.mu.Unlock()
+	if rp != nil {
+		rp.Close()
 	}
 	p.wg.Wait()
 }

@@ -169,9 +169,10 @@ func (m msg) decode(t *testing.T, v any) {
 	}
 }
 
-// client is a participant's signalling connection in a test. Its reader
-// records every message; handlers, when set, react to some types on the
-// reader goroutine (the media client answers offers there).
+// client is a participant's signalling connection in a test, speaking
+// raw frames so that tests can send what no well-behaved client would.
+// Its reader records every message; a media participant (rtcClient)
+// records into one without a socket of its own.
 type client struct {
 	t  *testing.T
 	ws *websocket.Conn
@@ -180,7 +181,6 @@ type client struct {
 	msgs     []msg
 	closeErr error
 	changed  chan struct{}
-	handlers map[string]func(msg)
 	nextID   int64
 }
 
@@ -194,7 +194,7 @@ func (e *env) dial(opts *websocket.DialOptions) *client {
 		e.t.Fatalf("dial: %v", err)
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &client{t: e.t, ws: ws, changed: make(chan struct{}), handlers: map[string]func(msg){}}
+	c := &client{t: e.t, ws: ws, changed: make(chan struct{})}
 	e.t.Cleanup(func() { _ = ws.CloseNow() })
 	return c
 }
@@ -204,34 +204,40 @@ func (c *client) listen() *client {
 	go func() {
 		for {
 			_, b, err := c.ws.Read(context.Background())
-			c.mu.Lock()
 			if err != nil {
-				c.closeErr = err
-				close(c.changed)
-				c.mu.Unlock()
+				c.ended(err)
 				return
 			}
-			m := msg{raw: b}
-			if json.Unmarshal(b, &m.fields) != nil {
-				m.fields = map[string]any{}
-			}
-			c.msgs = append(c.msgs, m)
-			h := c.handlers[m.typ()]
-			close(c.changed)
-			c.changed = make(chan struct{})
-			c.mu.Unlock()
-			if h != nil {
-				h(m)
-			}
+			c.record(b)
 		}
 	}()
 	return c
 }
 
-// handle makes the reader call f for every message of type typ.
-func (c *client) handle(typ string, f func(msg)) {
+// newLog returns a client that only records what it is given: the
+// message log of a participant whose socket client/rtc owns.
+func newLog(t *testing.T) *client {
+	return &client{t: t, changed: make(chan struct{})}
+}
+
+// record keeps one server message.
+func (c *client) record(b []byte) {
+	m := msg{raw: b}
+	if json.Unmarshal(b, &m.fields) != nil {
+		m.fields = map[string]any{}
+	}
 	c.mu.Lock()
-	c.handlers[typ] = f
+	c.msgs = append(c.msgs, m)
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// ended records why the connection ended.
+func (c *client) ended(err error) {
+	c.mu.Lock()
+	c.closeErr = err
+	close(c.changed)
 	c.mu.Unlock()
 }
 

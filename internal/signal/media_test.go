@@ -1,223 +1,73 @@
 package signal
 
 import (
-	"encoding/json"
-	"sync"
-	"sync/atomic"
+	"context"
+	"maps"
 	"testing"
-	"time"
 
+	"github.com/liveclass/liveclass/client/rtc"
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/liveclass/liveclass/internal/sfu"
 	"github.com/liveclass/liveclass/internal/store"
-	"github.com/pion/ice/v4"
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
-// rtcClient is a browser stand-in: a signalling client with a publisher
-// and a subscriber PeerConnection driven by the protocol's messages.
+// rtcClient is a browser stand-in: a client/rtc participant, whose
+// server messages are recorded in a log for the tests to wait on.
 type rtcClient struct {
-	*client
-	t        *testing.T
-	pub, sub *webrtc.PeerConnection
-
-	mu       sync.Mutex
-	pubReady bool // the offer went out: candidates may follow
-	subReady bool // the answer went out
-	pending  map[string][]webrtc.ICECandidateInit
-
-	video, audio atomic.Int64 // RTP packets received on the subscriber connection
-	over         atomic.Bool  // the test is cleaning up: failures of closed connections are expected
+	*client // the message log
+	p       *rtc.Participant
 }
 
-// errorf reports a failure unless the test is already tearing down.
-func (rc *rtcClient) errorf(format string, args ...any) {
-	if !rc.over.Load() {
-		rc.t.Errorf(format, args...)
-	}
-}
-
-func newAPI(t *testing.T) *webrtc.API {
-	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
-}
-
-// rtcJoin joins with tok and wires both connections to the signalling.
+// rtcJoin joins with tok; client/rtc negotiates both connections.
 func (e *env) rtcJoin(tok string) *rtcClient {
 	e.t.Helper()
 	t := e.t
-	api := newAPI(t)
-	rc := &rtcClient{t: t, pending: map[string][]webrtc.ICECandidateInit{}}
-	var err error
-	if rc.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
+	log := newLog(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	p, err := rtc.Dial(ctx, e.url, tok, rtc.Options{
+		OnMessage: func(_ *rtc.Participant, m rtc.Message) { log.record(m.Raw) },
+		OnError:   func(err error) { t.Errorf("participant: %v", err) },
+	})
+	if err != nil {
+		t.Fatalf("join: %v", err)
 	}
-	if rc.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.over.Store(true); _ = rc.pub.Close(); _ = rc.sub.Close() })
-	c := e.dial(nil)
-	rc.client = c
-	t.Cleanup(func() { rc.over.Store(true) })
-	rc.pub.OnICECandidate(func(cand *webrtc.ICECandidate) { rc.candidate(PCPub, cand) })
-	rc.sub.OnICECandidate(func(cand *webrtc.ICECandidate) { rc.candidate(PCSub, cand) })
-	rc.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		n := &rc.audio
-		if tr.Kind() == webrtc.RTPCodecTypeVideo {
-			n = &rc.video
-		}
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			n.Add(1)
-		}
-	})
-	c.handle(TypeOffer, func(m msg) {
-		if err := rc.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.str("sdp")}); err != nil {
-			rc.errorf("subscriber offer: %v", err)
-			return
-		}
-		ans, err := rc.sub.CreateAnswer(nil)
-		rc.mu.Lock()
-		rc.subReady = false // this answer's candidates follow it
-		rc.mu.Unlock()
-		if err == nil {
-			err = rc.sub.SetLocalDescription(ans)
-		}
-		if err != nil {
-			rc.errorf("subscriber answer: %v", err)
-			return
-		}
-		rc.send(map[string]any{"type": "answer", "pc": PCSub, "sdp": ans.SDP})
-		rc.ready(PCSub)
-	})
-	c.handle(TypeAnswer, func(m msg) {
-		if err := rc.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.str("sdp")}); err != nil {
-			rc.errorf("publisher answer: %v", err)
-		}
-	})
-	c.handle(TypeCandidate, func(m msg) {
-		var sc ServerCandidate
-		if err := json.Unmarshal(m.raw, &sc); err != nil {
-			rc.errorf("candidate %s: %v", m.raw, err)
-			return
-		}
-		pc := rc.pub
-		if sc.PC == PCSub {
-			pc = rc.sub
-		}
-		if err := pc.AddICECandidate(sc.Candidate); err != nil {
-			rc.errorf("add %s candidate: %v", sc.PC, err)
-		}
-	})
-	c.listen()
-	c.send(map[string]any{"type": "join", "v": 1, "token": tok})
-	c.wait(TypeJoined, nil)
-	return rc
+	t.Cleanup(p.Close)
+	go func() {
+		<-p.Done()
+		log.ended(p.Err())
+	}()
+	return &rtcClient{client: log, p: p}
 }
 
-// candidate trickles a local candidate once its description is out.
-func (rc *rtcClient) candidate(pc string, cand *webrtc.ICECandidate) {
-	if cand == nil {
-		return
-	}
-	init := cand.ToJSON()
-	rc.mu.Lock()
-	ready := rc.pubReady
-	if pc == PCSub {
-		ready = rc.subReady
-	}
-	if !ready {
-		rc.pending[pc] = append(rc.pending[pc], init)
-		rc.mu.Unlock()
-		return
-	}
-	rc.mu.Unlock()
-	rc.send(map[string]any{"type": "candidate", "pc": pc, "candidate": init})
-}
-
-func (rc *rtcClient) ready(pc string) {
-	rc.mu.Lock()
-	if pc == PCPub {
-		rc.pubReady = true
-	} else {
-		rc.subReady = true
-	}
-	queued := rc.pending[pc]
-	delete(rc.pending, pc)
-	rc.mu.Unlock()
-	for _, c := range queued {
-		rc.send(map[string]any{"type": "candidate", "pc": pc, "candidate": c})
+// mustOK sends a request and fails the test unless it is answered ok.
+func (rc *rtcClient) mustOK(fields map[string]any) {
+	rc.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	typ, _ := fields["type"].(string)
+	rest := maps.Clone(fields)
+	delete(rest, "type")
+	if _, err := rc.p.Request(ctx, typ, rest); err != nil {
+		rc.t.Fatalf("%s answered %v", typ, err)
 	}
 }
 
 // publish offers a VP8 camera and an Opus microphone and sends synthetic
 // frames until the test ends.
 func (rc *rtcClient) publish() {
-	t := rc.t
-	cam, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", "s")
-	if err != nil {
-		t.Fatal(err)
+	rc.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if err := rc.p.PublishSynthetic(ctx, rtc.Media{Camera: true, Mic: true}); err != nil {
+		rc.t.Fatalf("publish: %v", err)
 	}
-	mic, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
-	camTr, err := rc.pub.AddTransceiverFromTrack(cam, send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	micTr, err := rc.pub.AddTransceiverFromTrack(mic, send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offer, err := rc.pub.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.pub.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	rc.mustOK(map[string]any{"type": "offer", "pc": PCPub, "sdp": offer.SDP, "tracks": []map[string]any{
-		{"mid": camTr.Mid(), "source": "camera"},
-		{"mid": micTr.Mid(), "source": "mic"},
-	}})
-	rc.ready(PCPub)
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { close(stop); wg.Wait() })
-	// Every frame is a VP8 keyframe (frame tag with the key bit clear, the
-	// start code, 320×180), so that forwarding may start on any of them.
-	frame := append([]byte{0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00}, make([]byte, 600)...)
-	opus := append([]byte{0xfc}, make([]byte, 80)...)
-	wg.Go(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			_ = mic.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
-			if i%2 == 0 {
-				_ = cam.WriteSample(media.Sample{Data: frame, Duration: 40 * time.Millisecond})
-			}
-		}
-	})
 }
+
+// video and audio count the RTP packets received on the subscriber
+// connection.
+func (rc *rtcClient) video() uint64 { return rc.p.Stats().VideoPackets }
+func (rc *rtcClient) audio() uint64 { return rc.p.Stats().AudioPackets }
 
 func TestPublishSubscribe(t *testing.T) {
 	e := newEnv(t, envOptions{})
@@ -249,39 +99,30 @@ func TestPublishSubscribe(t *testing.T) {
 		return false
 	})
 	eventually(t, "student receives the host's video and audio", func() bool {
-		return student.video.Load() > 10 && student.audio.Load() > 10
+		return student.video() > 10 && student.audio() > 10
 	})
 	// Nobody published towards the host: it receives nothing.
-	if host.video.Load() != 0 {
-		t.Fatalf("host received %d video packets of its own", host.video.Load())
+	if host.video() != 0 {
+		t.Fatalf("host received %d video packets of its own", host.video())
 	}
-	t.Logf("student received %d video and %d audio packets", student.video.Load(), student.audio.Load())
+	t.Logf("student received %d video and %d audio packets", student.video(), student.audio())
 
 	// ICE restart of the subscriber connection: a new offer comes, is
 	// answered, and media keeps flowing.
 	offers := student.count(TypeOffer, nil)
 	student.mustOK(map[string]any{"type": "restart"})
 	eventually(t, "a restarting subscriber offer", func() bool { return student.count(TypeOffer, nil) > offers })
-	// ICE restart of the publisher connection: the client offers again.
-	restart, err := host.pub.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Candidates of the new generation wait for the offer they belong to.
-	host.mu.Lock()
-	host.pubReady = false
-	host.mu.Unlock()
-	if err := host.pub.SetLocalDescription(restart); err != nil {
-		t.Fatal(err)
-	}
+	// ICE restart of the publisher connection: the client offers again
+	// (its candidates of the new generation wait for the offer).
 	answers := host.count(TypeAnswer, nil)
-	host.mustOK(map[string]any{"type": "offer", "pc": PCPub, "sdp": restart.SDP, "iceRestart": true, "tracks": []map[string]any{
-		{"mid": "0", "source": "camera"}, {"mid": "1", "source": "mic"},
-	}})
-	host.ready(PCPub)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if err := host.p.RestartPublisher(ctx); err != nil {
+		t.Fatalf("publisher restart: %v", err)
+	}
 	eventually(t, "the publisher's new answer", func() bool { return host.count(TypeAnswer, nil) > answers })
-	v := student.video.Load()
-	eventually(t, "video after both restarts", func() bool { return student.video.Load() > v+10 })
+	v := student.video()
+	eventually(t, "video after both restarts", func() bool { return student.video() > v+10 })
 }
 
 // hasTrack reports whether a tracks message lists id.
@@ -307,7 +148,7 @@ func TestHostMuteStopsForwarding(t *testing.T) {
 	student.publish()
 	mic := sfu.MakeTrackID(sfu.ParticipantID(u.ID), sfu.SourceMic)
 	host.wait(TypeTracks, func(m msg) bool { return hasTrack(t, m, mic) })
-	eventually(t, "host hears the student", func() bool { return host.audio.Load() > 5 })
+	eventually(t, "host hears the student", func() bool { return host.audio() > 5 })
 
 	n := host.count(TypeTracks, nil)
 	host.mustOK(map[string]any{"type": "mute", "participant": string(u.ID)})

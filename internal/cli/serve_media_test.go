@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,18 +11,15 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
-	"github.com/pion/ice/v4"
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/liveclass/liveclass/client"
+	"github.com/liveclass/liveclass/client/rtc"
 	"github.com/liveclass/liveclass/internal/server"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/liveclass/liveclass/internal/store/engine"
@@ -51,303 +45,54 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 }
 
 // rtcPeer is a browser stand-in speaking docs/protocol.md over the real
-// /rtc: one WebSocket and two Pion connections, a publisher the client
-// offers and a subscriber the server offers.
+// /rtc: a client/rtc participant and the log of its server messages.
 type rtcPeer struct {
-	t        *testing.T
-	name     string
-	ws       *websocket.Conn
-	pub, sub *webrtc.PeerConnection
-
-	mu       sync.Mutex
-	msgs     []map[string]any // every server message, in order
-	pubReady bool             // the offer went out: candidates may follow
-	subReady bool             // the answer went out
-	pending  map[string][]webrtc.ICECandidateInit
-	closeErr error // why the socket ended, once it has
-
-	nextID       atomic.Int64
-	video, audio atomic.Int64 // RTP packets received on the subscriber connection
-	over         atomic.Bool  // tearing down: failures of closed connections are expected
-	stop         chan struct{}
-	wg           sync.WaitGroup
-}
-
-// rtcAPI is what a browser on this machine offers: host candidates over
-// UDP, loopback included, no mDNS names.
-func rtcAPI(t *testing.T) *webrtc.API {
-	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	*rtc.Participant
+	t    *testing.T
+	name string
+	log  rtc.Log
 }
 
 // joinRTC connects to baseURL's /rtc with a join token and returns once
 // the server answered "joined".
 func joinRTC(t *testing.T, name, baseURL, token string) *rtcPeer {
 	t.Helper()
-	api := rtcAPI(t)
-	p := &rtcPeer{t: t, name: name, pending: map[string][]webrtc.ICECandidateInit{}, stop: make(chan struct{})}
-	var err error
-	if p.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
-	}
-	if p.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.close)
-	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.candidate("pub", c) })
-	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.candidate("sub", c) })
-	p.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		n := &p.audio
-		if tr.Kind() == webrtc.RTPCodecTypeVideo {
-			n = &p.video
-		}
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			n.Add(1)
-		}
-	})
+	p := &rtcPeer{t: t, name: name}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p.ws, _, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+server.RTCPath, nil)
+	var err error
+	p.Participant, err = rtc.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+server.RTCPath, token, rtc.Options{
+		OnMessage: p.log.Record,
+		OnError:   func(err error) { t.Errorf("%s: %v", name, err) },
+	})
 	if err != nil {
-		t.Fatalf("%s: dial %s: %v", name, server.RTCPath, err)
+		t.Fatalf("%s: join %s: %v", name, server.RTCPath, err)
 	}
-	p.ws.SetReadLimit(1 << 20)
-	p.wg.Go(p.readLoop)
-	p.send(map[string]any{"type": "join", "v": 1, "token": token, "muted": false})
-	m := p.wait("joined or error", func(m map[string]any) bool { return m["type"] == "joined" || m["type"] == "error" })
-	if m["type"] != "joined" {
-		t.Fatalf("%s: join refused: %v", name, m)
-	}
+	t.Cleanup(p.Close)
 	return p
 }
 
-func (p *rtcPeer) errorf(format string, args ...any) {
-	if !p.over.Load() {
-		p.t.Errorf(p.name+": "+format, args...)
-	}
-}
-
-func (p *rtcPeer) send(v any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// wait returns the first server message that match accepts.
+func (p *rtcPeer) wait(what string, match func(rtc.Message) bool) rtc.Message {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := wsjson.Write(ctx, p.ws, v)
-	// A socket the server closed (shutdown, the class ended) is not a
-	// failure of the send: the read loop records why it ended, for the
-	// tests that care, and a candidate may still trickle out after it.
-	if err != nil && !errors.Is(err, net.ErrClosed) && websocket.CloseStatus(err) == -1 {
-		p.errorf("send %v: %v", v, err)
-	}
-}
-
-func (p *rtcPeer) readLoop() {
-	for {
-		var raw json.RawMessage
-		if err := wsjson.Read(context.Background(), p.ws, &raw); err != nil {
-			p.mu.Lock()
-			p.closeErr = err
-			p.mu.Unlock()
-			return
-		}
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			p.errorf("message %s: %v", raw, err)
-			continue
-		}
-		p.mu.Lock()
-		p.msgs = append(p.msgs, m)
-		p.mu.Unlock()
-		switch m["type"] {
-		case "offer":
-			p.answer(m["sdp"].(string))
-		case "answer":
-			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m["sdp"].(string)}); err != nil {
-				p.errorf("publisher answer: %v", err)
-			}
-		case "candidate":
-			var c struct {
-				PC        string                  `json:"pc"`
-				Candidate webrtc.ICECandidateInit `json:"candidate"`
-			}
-			if err := json.Unmarshal(raw, &c); err != nil {
-				p.errorf("candidate %s: %v", raw, err)
-				continue
-			}
-			pc := p.pub
-			if c.PC == "sub" {
-				pc = p.sub
-			}
-			if err := pc.AddICECandidate(c.Candidate); err != nil {
-				p.errorf("add %s candidate: %v", c.PC, err)
-			}
-		}
-	}
-}
-
-// answer answers the server's subscriber offer.
-func (p *rtcPeer) answer(sdp string) {
-	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		p.errorf("subscriber offer: %v", err)
-		return
-	}
-	ans, err := p.sub.CreateAnswer(nil)
-	p.mu.Lock()
-	p.subReady = false // this answer's candidates follow it
-	p.mu.Unlock()
-	if err == nil {
-		err = p.sub.SetLocalDescription(ans)
-	}
+	m, err := p.log.Wait(ctx, match)
 	if err != nil {
-		p.errorf("subscriber answer: %v", err)
-		return
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
 	}
-	p.send(map[string]any{"type": "answer", "pc": "sub", "sdp": ans.SDP})
-	p.ready("sub")
-}
-
-// candidate trickles a local candidate once its description is out.
-func (p *rtcPeer) candidate(pc string, c *webrtc.ICECandidate) {
-	if c == nil {
-		return
-	}
-	init := c.ToJSON()
-	p.mu.Lock()
-	ready := p.pubReady
-	if pc == "sub" {
-		ready = p.subReady
-	}
-	if !ready {
-		p.pending[pc] = append(p.pending[pc], init)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	p.send(map[string]any{"type": "candidate", "pc": pc, "candidate": init})
-}
-
-func (p *rtcPeer) ready(pc string) {
-	p.mu.Lock()
-	if pc == "pub" {
-		p.pubReady = true
-	} else {
-		p.subReady = true
-	}
-	queued := p.pending[pc]
-	delete(p.pending, pc)
-	p.mu.Unlock()
-	for _, c := range queued {
-		p.send(map[string]any{"type": "candidate", "pc": pc, "candidate": c})
-	}
-}
-
-// wait returns the first server message that pred accepts.
-func (p *rtcPeer) wait(what string, pred func(map[string]any) bool) map[string]any {
-	p.t.Helper()
-	var found map[string]any
-	waitUntil(p.t, p.name+": "+what, 20*time.Second, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, m := range p.msgs {
-			if pred(m) {
-				found = m
-				return true
-			}
-		}
-		return false
-	})
-	return found
-}
-
-// request sends a request with an id and waits for its ok.
-func (p *rtcPeer) request(fields map[string]any) {
-	p.t.Helper()
-	id := float64(p.nextID.Add(1))
-	fields["id"] = id
-	p.send(fields)
-	m := p.wait(fmt.Sprintf("answer to %v", fields["type"]), func(m map[string]any) bool {
-		return m["id"] == id && (m["type"] == "ok" || m["type"] == "error")
-	})
-	if m["type"] != "ok" {
-		p.t.Fatalf("%s: %v refused: %v", p.name, fields["type"], m)
-	}
+	return m
 }
 
 // publish offers a VP8 camera and an Opus microphone and sends synthetic
 // frames until the peer closes.
 func (p *rtcPeer) publish() {
-	t := p.t
-	cam, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", "s")
-	if err != nil {
-		t.Fatal(err)
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.PublishSynthetic(ctx, rtc.Media{Camera: true, Mic: true}); err != nil {
+		p.t.Fatalf("%s: publish: %v", p.name, err)
 	}
-	mic, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
-	camTr, err := p.pub.AddTransceiverFromTrack(cam, send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	micTr, err := p.pub.AddTransceiverFromTrack(mic, send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offer, err := p.pub.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.pub.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	p.request(map[string]any{"type": "offer", "pc": "pub", "sdp": offer.SDP, "tracks": []map[string]any{
-		{"mid": camTr.Mid(), "source": "camera"},
-		{"mid": micTr.Mid(), "source": "mic"},
-	}})
-	p.ready("pub")
-	// Every frame is a VP8 keyframe (320×180), so that forwarding may
-	// start on any of them.
-	frame := append([]byte{0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00}, make([]byte, 600)...)
-	opus := append([]byte{0xfc}, make([]byte, 80)...)
-	p.wg.Go(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-p.stop:
-				return
-			case <-tick.C:
-			}
-			_ = mic.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
-			if i%2 == 0 {
-				_ = cam.WriteSample(media.Sample{Data: frame, Duration: 40 * time.Millisecond})
-			}
-		}
-	})
-}
-
-// close ends the peer and waits for its goroutines.
-func (p *rtcPeer) close() {
-	if p.over.Swap(true) {
-		return
-	}
-	close(p.stop)
-	_ = p.pub.Close()
-	_ = p.sub.Close()
-	if p.ws != nil {
-		_ = p.ws.Close(websocket.StatusNormalClosure, "")
-	}
-	p.wg.Wait()
 }
 
 // classWatch is a graphql-transport-ws subscription to onUpdateLiveClass
@@ -531,25 +276,28 @@ func TestServeLiveClass(t *testing.T) {
 	// The student learns of the mentor's camera, asks for it, and both
 	// its video and the mentor's audio arrive.
 	var camera string
-	attendee.wait("the mentor's camera listed", func(m map[string]any) bool {
-		if m["type"] != "tracks" {
+	attendee.wait("the mentor's camera listed", func(m rtc.Message) bool {
+		var tr rtc.Tracks
+		if m.Type != rtc.TypeTracks || m.Decode(&tr) != nil {
 			return false
 		}
-		tracks, _ := m["tracks"].([]any)
-		for _, x := range tracks {
-			tr, _ := x.(map[string]any)
-			if tr["source"] == "camera" {
-				camera, _ = tr["id"].(string)
+		for _, x := range tr.Tracks {
+			if x.Source == rtc.SourceCamera {
+				camera = x.ID
 				return true
 			}
 		}
 		return false
 	})
-	attendee.request(map[string]any{"type": "subscribe", "video": []map[string]any{{"track": camera, "width": 320, "height": 180}}})
+	if err := attendee.Subscribe(ctx, []rtc.Video{{Track: camera, Width: 320, Height: 180}}); err != nil {
+		t.Fatalf("subscribe refused: %v", err)
+	}
 	waitUntil(t, "the student receives the mentor's video and audio", 20*time.Second, func() bool {
-		return attendee.video.Load() > 10 && attendee.audio.Load() > 10
+		recv := attendee.Stats()
+		return recv.VideoPackets > 10 && recv.AudioPackets > 10
 	})
-	t.Logf("student received %d video and %d audio packets", attendee.video.Load(), attendee.audio.Load())
+	recv := attendee.Stats()
+	t.Logf("student received %d video and %d audio packets", recv.VideoPackets, recv.AudioPackets)
 
 	live := func(c classState) bool { return c.Status == "LIVE" && c.CurrentParticipants == 2 }
 	waitUntil(t, "GraphQL shows the class LIVE with two participants", 10*time.Second, func() bool { return live(getClass(t, mentor, class.ID)) })
@@ -561,9 +309,11 @@ func TestServeLiveClass(t *testing.T) {
 
 	// end is answered by what it does (docs/protocol.md): "ended" to
 	// everyone, then close 4010.
-	host.send(map[string]any{"type": "end", "id": 99})
+	if _, err := host.Send(ctx, "end", nil); err != nil {
+		t.Fatalf("end: %v", err)
+	}
 	for _, p := range []*rtcPeer{host, attendee} {
-		p.wait("the class ended", func(m map[string]any) bool { return m["type"] == "ended" })
+		p.wait("the class ended", rtc.OfType("ended"))
 	}
 	var final classState
 	waitUntil(t, "GraphQL shows the class ENDED with nobody in it", 10*time.Second, func() bool {
@@ -583,8 +333,8 @@ func TestServeLiveClass(t *testing.T) {
 		t.Fatalf("the student's enrollment after the class: %+v, want attended with a duration", final.Enrollments.Items)
 	}
 
-	host.close()
-	attendee.close()
+	host.Close()
+	attendee.Close()
 	watch.close()
 	if err := srv.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -624,10 +374,12 @@ func TestServeClosesSocketsOnShutdown(t *testing.T) {
 	if err := srv.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	host.mu.Lock()
-	closeErr := host.closeErr
-	host.mu.Unlock()
-	if websocket.CloseStatus(closeErr) != websocket.StatusGoingAway {
+	select {
+	case <-host.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the socket is still open after shutdown")
+	}
+	if closeErr := host.Err(); rtc.CloseCode(closeErr) != int(websocket.StatusGoingAway) {
 		t.Fatalf("socket ended with %v, want 1001 going away", closeErr)
 	}
 	// The stay was closed before the store: the database says so.
@@ -715,7 +467,7 @@ func TestServeSweepsClassesLeftLive(t *testing.T) {
 		s := getClass(t, c, string(going.ID))
 		return s.Status == "LIVE" && s.CurrentParticipants == 1
 	})
-	host.close()
+	host.Close()
 	if _, err := c.GenerateLiveClassToken(ctx, string(over.ID)); client.CodeOf(err) == "" {
 		t.Errorf("a token for the ended class: %v, want a refusal", err)
 	}

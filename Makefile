@@ -17,9 +17,12 @@ run: build
 	./bin/liveclass serve --demo
 
 # Installs PostgreSQL, Chromium and ffmpeg when missing, then runs every test.
+# One package at a time (-p 1): the browser and media tests are real-time
+# (three Chromiums and Pion peers sending live video), and on two cores a
+# second package's tests running beside them starve them of CPU.
 test:
 	./scripts/install-test-deps.sh
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p 1 ./...
 
 lint: check-generate
 	$(GO) vet ./...

@@ -10,11 +10,6 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// errUnbound is returned by a write to a downTrack that is not bound to a
-// negotiated sender yet (or any more): the packet is dropped, as Pion's own
-// tracks drop packets written before negotiation.
-var errUnbound = errors.New("sfu: track not bound")
-
 // downTrack is the webrtc.TrackLocal of a slot. Pion's TrackLocalStaticRTP
 // parses every packet written to it into a pooled rtp.Packet and copies the
 // header once more per binding; the forwarder's packets are already
@@ -77,7 +72,11 @@ func (t *downTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // Write sends one RTP packet. The SSRC and payload type are the bound
 // sender's, whatever the packet says. A packet with CSRCs or header
-// extensions (the rewriter makes none) is parsed in full.
+// extensions (the rewriter makes none) is parsed in full. Before the
+// transceiver is negotiated (a slot is assigned, then offered) the packet
+// is dropped without an error, as Pion's own tracks do: it is not a
+// failing subscriber, and the keyframe asked for when the connection
+// comes up starts its stream.
 func (t *downTrack) Write(b []byte) (int, error) {
 	if len(b) < 12 || b[0]>>6 != 2 {
 		return 0, errors.New("sfu: not an RTP packet")
@@ -85,7 +84,7 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.w == nil {
-		return 0, errUnbound
+		return len(b), nil
 	}
 	h := &t.hdr
 	payload := b[12:]

@@ -152,6 +152,26 @@ func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
 		if err := t.fwd.Forward(layer, pkt, now); err != nil {
 			t.owner.ss.srv.counters.dropped.Add(1)
 		}
+		if t.kind == webrtc.RTPCodecTypeVideo {
+			t.pollKeyframes()
+		}
+	}
+}
+
+// pollKeyframes re-asks for the keyframes subscribers still wait for: a
+// request held back by the interval, or a PLI the publisher ignored. A
+// browser ignores a PLI that comes soon after the previous one (Chrome
+// within 300 ms), so the PLI of a subscriber connection that just came up,
+// right after the one of its join, can go unanswered; without this the
+// throttle would hold every later request back as already asked, and the
+// subscriber would never get a picture. It runs on every packet of any
+// layer, as the forwarder's own polling does, so that a layer the
+// publisher has paused is still asked for.
+func (t *upTrack) pollKeyframes() {
+	for i := range t.layers() {
+		if t.subKF[i].Poll() {
+			t.sendPLI(i)
+		}
 	}
 }
 

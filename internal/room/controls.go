@@ -234,8 +234,8 @@ func (r *Room) Remove(actor, target ParticipantID) error {
 
 // React shows an emoji from Reactions on p's tile to those in p's room.
 func (r *Room) React(p ParticipantID, emoji string) error {
-	if !slices.Contains(Reactions, emoji) {
-		return apperr.Field("emoji", "is not one of %v", Reactions)
+	if !slices.Contains(Reactions(), emoji) {
+		return apperr.Field("emoji", "is not one of %v", Reactions())
 	}
 	return r.change(func(*changeSet) error {
 		mb, err := r.get(p)

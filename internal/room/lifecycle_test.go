@@ -353,7 +353,7 @@ func TestJoinWithState(t *testing.T) {
 	r2, st, err := e.m.JoinWithState(context.Background(), e.req("h2"), s)
 	must(t, err)
 	if r2 != r || st.You.ID != "h2" || len(st.Participants) != 3 || len(st.Chat) != 1 ||
-		len(st.Hands) != 1 || st.Status != store.StatusLive || len(st.Reactions) != len(Reactions) {
+		len(st.Hands) != 1 || st.Status != store.StatusLive || len(st.Reactions) != len(Reactions()) {
 		t.Fatalf("state %+v", st)
 	}
 	if evs := s.all(); len(evs) != 0 {

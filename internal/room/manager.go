@@ -56,8 +56,9 @@ type Options struct {
 	OnClassChange func(class store.ClassID)
 }
 
-// Reactions is the fixed set of emoji a participant may send.
-var Reactions = []string{"👍", "👏", "😂", "😮", "❤️", "🎉", "✋"}
+// Reactions returns the fixed set of emoji a participant may send (a new
+// slice each call: callers may keep or change it).
+func Reactions() []string { return []string{"👍", "👏", "😂", "😮", "❤️", "🎉", "✋"} }
 
 // Errors a join is refused with; test them with errors.Is. The signalling
 // layer maps ErrEnded to close code 4010 and the others to 4009.

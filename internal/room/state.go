@@ -374,7 +374,7 @@ func (r *Room) snapshot(v *member) State {
 		Chat:      []ChatMessage{},
 		Polls:     []PollView{},
 		Results:   []PollResults{},
-		Reactions: slices.Clone(Reactions),
+		Reactions: Reactions(),
 	}
 	r.each(func(mb *member) { s.Participants = append(s.Participants, mb.Participant) })
 	if v.IsHost() {

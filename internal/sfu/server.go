@@ -74,7 +74,7 @@ type Config struct {
 	// ICEServers.
 	TURN *TURNConfig
 	// Layers describes the simulcast layers clients publish, lowest first
-	// (DefaultLayers when empty): their bitrates and sizes choose what a
+	// (DefaultLayers() when empty): their bitrates and sizes choose what a
 	// subscriber gets.
 	Layers []bwe.Layer
 	// LayerHold is how long a subscriber's estimate must stay above a
@@ -97,12 +97,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultLayers are the three camera layers of issue 3: 180p, 360p and 720p
-// at the bitrates Chromium targets for them.
-var DefaultLayers = []bwe.Layer{
-	{Bitrate: 150_000, Width: 320, Height: 180},
-	{Bitrate: 500_000, Width: 640, Height: 360},
-	{Bitrate: 1_500_000, Width: 1280, Height: 720},
+// DefaultLayers returns the three camera layers the live page publishes:
+// 180p, 360p and 720p at the bitrates Chromium targets for them. A fresh
+// slice each call, so that no server can change another's.
+func DefaultLayers() []bwe.Layer {
+	return []bwe.Layer{
+		{Bitrate: 150_000, Width: 320, Height: 180},
+		{Bitrate: 500_000, Width: 640, Height: 360},
+		{Bitrate: 1_500_000, Width: 1280, Height: 720},
+	}
 }
 
 // Server is the SFU of one process: the shared ports and Pion APIs, and the
@@ -150,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.VideoSlots = MaxVideo
 	}
 	if len(cfg.Layers) == 0 {
-		cfg.Layers = DefaultLayers
+		cfg.Layers = DefaultLayers()
 	}
 	if _, err := bwe.New(bwe.Options{Layers: cfg.Layers, Hold: cfg.LayerHold}); err != nil {
 		return nil, fmt.Errorf("sfu: layers: %w", err)

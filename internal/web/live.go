@@ -54,7 +54,7 @@ func (u *UI) live(w http.ResponseWriter, r *http.Request) {
 	}
 	p := livePage{
 		base: u.base(r, c.Title+" (live)"), Class: c, Grant: g,
-		SignalPath: SignalPath, Reactions: room.Reactions,
+		SignalPath: SignalPath, Reactions: room.Reactions(),
 	}
 	u.render(w, r, "live", http.StatusOK, p)
 }

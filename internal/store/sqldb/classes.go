@@ -126,17 +126,10 @@ func (db *DB) ListClasses(ctx context.Context, q store.ClassQuery) (store.List[s
 		where = append(where, "live_classes.instructor_id = ?")
 		args = append(args, string(q.InstructorID))
 	}
-	c := compiler{db: db, table: "live_classes", fields: classFields, now: clock, args: args}
-	cond, err := c.compile(q.Filter, 0)
-	if err != nil {
-		return store.List[store.LiveClass]{}, err
-	}
-	if cond != "" {
-		where = append(where, cond)
-	}
 	return list(ctx, db, listSpec[store.LiveClass]{
 		table: "live_classes", cols: classCols, sortCol: "start_time",
-		where: where, args: c.args, page: q.Page, scan: scanClassRows,
+		where: where, args: args, filter: q.Filter, fields: classFields, now: clock,
+		page: q.Page, scan: scanClassRows,
 		key: func(c *store.LiveClass) (time.Time, string) { return c.StartTime, string(c.ID) },
 	})
 }

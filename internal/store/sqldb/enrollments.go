@@ -145,17 +145,10 @@ func (db *DB) ListEnrollments(ctx context.Context, q store.EnrollmentQuery) (sto
 		where = append(where, "enrollments.live_class_id = ?")
 		args = append(args, string(q.ClassID))
 	}
-	c := compiler{db: db, table: "enrollments", fields: enrollmentFields, args: args}
-	cond, err := c.compile(q.Filter, 0)
-	if err != nil {
-		return store.List[store.Enrollment]{}, err
-	}
-	if cond != "" {
-		where = append(where, cond)
-	}
 	return list(ctx, db, listSpec[store.Enrollment]{
 		table: "enrollments", cols: enrollmentCols, sortCol: "enrolled_at",
-		where: where, args: c.args, page: q.Page, scan: scanEnrollmentRows,
+		where: where, args: args, filter: q.Filter, fields: enrollmentFields,
+		page: q.Page, scan: scanEnrollmentRows,
 		key: func(e *store.Enrollment) (time.Time, string) { return e.EnrolledAt, string(e.ID) },
 	})
 }

@@ -53,11 +53,14 @@ func decodeCursor(s string) (time.Time, string, error) {
 
 // listSpec describes one keyset-paginated query.
 type listSpec[T any] struct {
-	table   string // table name, also the alias columns are qualified with
-	cols    string // select list
-	sortCol string // the time column of the (sortCol, id) order
-	where   []string
+	table   string   // table name, also the alias columns are qualified with
+	cols    string   // select list
+	sortCol string   // the time column of the (sortCol, id) order
+	where   []string // conditions besides the filter, with args
 	args    []any
+	filter  *store.Filter    // the caller's filter, compiled against fields
+	fields  map[string]field // the filterable fields of the table
+	now     time.Time        // the clock of isUpcoming filters
 	page    store.Page
 	scan    func(*sql.Rows) (T, error)
 	key     func(*T) (time.Time, string)
@@ -74,7 +77,15 @@ func list[T any](ctx context.Context, db *DB, s listSpec[T]) (store.List[T], err
 	if limit == 0 {
 		limit = DefaultLimit
 	}
-	where, args := s.where, s.args
+	c := compiler{db: db, table: s.table, fields: s.fields, now: s.now, args: s.args}
+	cond, err := c.compile(s.filter, 0)
+	if err != nil {
+		return store.List[T]{}, err
+	}
+	where, args := s.where, c.args
+	if cond != "" {
+		where = append(where[:len(where):len(where)], cond)
+	}
 	cmp, dir := ">", "ASC"
 	if s.page.Desc {
 		cmp, dir = "<", "DESC"

@@ -68,17 +68,10 @@ func (db *DB) ListRecordings(ctx context.Context, q store.RecordingQuery) (store
 		where = append(where, "recordings.live_class_id = ?")
 		args = append(args, string(q.ClassID))
 	}
-	c := compiler{db: db, table: "recordings", fields: recordingFields, args: args}
-	cond, err := c.compile(q.Filter, 0)
-	if err != nil {
-		return store.List[store.Recording]{}, err
-	}
-	if cond != "" {
-		where = append(where, cond)
-	}
 	return list(ctx, db, listSpec[store.Recording]{
 		table: "recordings", cols: recordingCols, sortCol: "created_at",
-		where: where, args: c.args, page: q.Page, scan: scanRecordingRows,
+		where: where, args: args, filter: q.Filter, fields: recordingFields,
+		page: q.Page, scan: scanRecordingRows,
 		key: func(r *store.Recording) (time.Time, string) { return r.CreatedAt, string(r.ID) },
 	})
 }

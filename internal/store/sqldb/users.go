@@ -88,18 +88,9 @@ func (db *DB) UsersByIDs(ctx context.Context, ids []store.UserID) ([]store.User,
 
 // ListUsers pages through users by (createdAt, id).
 func (db *DB) ListUsers(ctx context.Context, q store.UserQuery) (store.List[store.User], error) {
-	c := compiler{db: db, table: "users", fields: userFields}
-	cond, err := c.compile(q.Filter, 0)
-	if err != nil {
-		return store.List[store.User]{}, err
-	}
-	var where []string
-	if cond != "" {
-		where = append(where, cond)
-	}
 	return list(ctx, db, listSpec[store.User]{
 		table: "users", cols: userCols, sortCol: "created_at",
-		where: where, args: c.args, page: q.Page, scan: scanUserRows,
+		filter: q.Filter, fields: userFields, page: q.Page, scan: scanUserRows,
 		key: func(u *store.User) (time.Time, string) { return u.CreatedAt, string(u.ID) },
 	})
 }

@@ -78,7 +78,11 @@ type Live interface {
 	UpdateAttendance(ctx context.Context, class ClassID, user UserID, attended bool, minutes int) error
 	// SaveChat stores a message, filling a missing ID.
 	SaveChat(ctx context.Context, m *ChatMessage) error
-	// ListChat returns a class's messages, oldest first.
+	// DeleteChat marks a message of the class deleted (moderation): it stays
+	// stored, but ListChat no longer returns it. NotFound when the class
+	// holds no such message, or it is already deleted.
+	DeleteChat(ctx context.Context, class ClassID, id ChatMessageID, at time.Time) error
+	// ListChat returns a class's messages that are not deleted, oldest first.
 	ListChat(ctx context.Context, q ChatQuery) (List[ChatMessage], error)
 	// SavePoll stores a new poll, filling a missing ID.
 	SavePoll(ctx context.Context, p *Poll) error

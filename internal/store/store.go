@@ -287,6 +287,7 @@ type Store interface {
 	Enrollments
 	Recordings
 	Live
+	StreamKeys
 	// Ping reports whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -119,6 +119,16 @@ func (db *DB) SaveChat(ctx context.Context, m *store.ChatMessage) error {
 	return db.wrap(err, "save chat")
 }
 
+// DeleteChat marks a message deleted; the row stays for the record.
+func (db *DB) DeleteChat(ctx context.Context, class store.ClassID, id store.ChatMessageID, at time.Time) error {
+	res, err := db.exec(ctx, "UPDATE chat_messages SET deleted_at = ? WHERE class_id = ? AND id = ? AND deleted_at IS NULL",
+		db.tm(at), string(class), string(id))
+	if err != nil {
+		return db.wrap(err, "delete chat")
+	}
+	return affected(db, res, "chat message", id)
+}
+
 // ListChat pages through a class's messages in the order they were sent.
 func (db *DB) ListChat(ctx context.Context, q store.ChatQuery) (store.List[store.ChatMessage], error) {
 	if q.ClassID == "" {
@@ -126,7 +136,7 @@ func (db *DB) ListChat(ctx context.Context, q store.ChatQuery) (store.List[store
 	}
 	return list(ctx, db, listSpec[store.ChatMessage]{
 		table: "chat_messages", cols: chatCols, sortCol: "sent_at",
-		where: []string{"chat_messages.class_id = ?"}, args: []any{string(q.ClassID)},
+		where: []string{"chat_messages.class_id = ?", "chat_messages.deleted_at IS NULL"}, args: []any{string(q.ClassID)},
 		page: q.Page, scan: scanChat,
 		key: func(m *store.ChatMessage) (time.Time, string) { return m.SentAt, string(m.ID) },
 	})

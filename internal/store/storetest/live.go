@@ -198,3 +198,107 @@ func testLiveCascade(t *testing.T, st store.Store) {
 		t.Fatalf("left behind: %d stays, %d messages, %d polls, %d votes", len(stays), len(chat.Items), len(polls), len(votes))
 	}
 }
+
+func testDeleteChat(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	teacher := mkUser(t, st, "teacher@example.org")
+	ann := mkUser(t, st, "ann@example.org")
+	c := mkClass(t, st, newClass(teacher.ID, "Live", base))
+	other := mkClass(t, st, newClass(teacher.ID, "Other", base))
+
+	var msgs []store.ChatMessage
+	for i := range 3 {
+		m := store.ChatMessage{ClassID: c.ID, FromUser: ann.ID, Text: fmt.Sprintf("m%d", i), SentAt: base.Add(time.Duration(i) * time.Second)}
+		must(t, st.SaveChat(ctx, &m), "SaveChat")
+		msgs = append(msgs, m)
+	}
+	at := base.Add(time.Minute)
+	wantKind(t, st.DeleteChat(ctx, other.ID, msgs[1].ID, at), apperr.NotFound, "DeleteChat(other class)")
+	must(t, st.DeleteChat(ctx, c.ID, msgs[1].ID, at), "DeleteChat")
+	wantKind(t, st.DeleteChat(ctx, c.ID, msgs[1].ID, at), apperr.NotFound, "DeleteChat(twice)")
+	wantKind(t, st.DeleteChat(ctx, c.ID, "nope", at), apperr.NotFound, "DeleteChat(missing)")
+
+	l, err := st.ListChat(ctx, store.ChatQuery{ClassID: c.ID})
+	must(t, err, "ListChat")
+	same(t, l.Items, []store.ChatMessage{msgs[0], msgs[2]}, "ListChat after DeleteChat")
+	// Paging past a deleted message still returns every other one once.
+	first, err := st.ListChat(ctx, store.ChatQuery{ClassID: c.ID, Page: store.Page{Limit: 1}})
+	must(t, err, "ListChat(page 1)")
+	rest, err := st.ListChat(ctx, store.ChatQuery{ClassID: c.ID, Page: store.Page{Limit: 1, After: first.Next}})
+	must(t, err, "ListChat(page 2)")
+	same(t, append(first.Items, rest.Items...), []store.ChatMessage{msgs[0], msgs[2]}, "ListChat pages after DeleteChat")
+	if rest.Next != "" {
+		t.Fatalf("ListChat page 2 has Next %q", rest.Next)
+	}
+}
+
+func testStreamKeys(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	teacher := mkUser(t, st, "teacher@example.org")
+	admin := mkUser(t, st, "admin@example.org")
+	c := mkClass(t, st, newClass(teacher.ID, "Broadcast", base))
+	other := mkClass(t, st, newClass(teacher.ID, "Other", base))
+
+	hash := func(b byte) []byte {
+		h := make([]byte, 32)
+		for i := range h {
+			h[i] = b ^ byte(i)
+		}
+		return h
+	}
+	k1 := store.StreamKey{ClassID: c.ID, Hash: hash(1), Prefix: "abcdefgh", CreatedBy: teacher.ID, CreatedAt: base}
+	must(t, st.CreateStreamKey(ctx, &k1), "CreateStreamKey")
+	if k1.ID == "" || !k1.CreatedAt.Equal(ms(base)) {
+		t.Fatalf("CreateStreamKey wrote back %+v", k1)
+	}
+	k2 := store.StreamKey{ID: "key-2", ClassID: c.ID, Hash: hash(2), Prefix: "ijklmnop", CreatedBy: admin.ID, CreatedAt: base.Add(time.Second)}
+	must(t, st.CreateStreamKey(ctx, &k2), "CreateStreamKey(with id)")
+	k3 := store.StreamKey{ClassID: other.ID, Hash: hash(3), Prefix: "qrstuvwx", CreatedBy: teacher.ID, CreatedAt: base}
+	must(t, st.CreateStreamKey(ctx, &k3), "CreateStreamKey(other class)")
+
+	wantKind(t, st.CreateStreamKey(ctx, &store.StreamKey{ClassID: c.ID, Hash: hash(1), Prefix: "abcdefgh", CreatedBy: teacher.ID}),
+		apperr.Conflict, "CreateStreamKey(same hash)")
+	wantKind(t, st.CreateStreamKey(ctx, &store.StreamKey{ID: "key-2", ClassID: c.ID, Hash: hash(4), Prefix: "x", CreatedBy: teacher.ID}),
+		apperr.Conflict, "CreateStreamKey(same id)")
+	wantKind(t, st.CreateStreamKey(ctx, &store.StreamKey{ClassID: "nope", Hash: hash(5), Prefix: "x", CreatedBy: teacher.ID}),
+		apperr.Invalid, "CreateStreamKey(missing class)")
+	wantField(t, st.CreateStreamKey(ctx, &store.StreamKey{ClassID: c.ID, Prefix: "x", CreatedBy: teacher.ID}), "hash", "CreateStreamKey(no hash)")
+
+	got, err := st.StreamKeyByHash(ctx, hash(2))
+	must(t, err, "StreamKeyByHash")
+	same(t, got, store.StreamKey{ID: "key-2", ClassID: c.ID, Hash: hash(2), Prefix: "ijklmnop", CreatedBy: admin.ID, CreatedAt: ms(base.Add(time.Second))}, "StreamKeyByHash")
+	_, err = st.StreamKeyByHash(ctx, hash(9))
+	wantKind(t, err, apperr.NotFound, "StreamKeyByHash(missing)")
+	byID, err := st.StreamKeyByID(ctx, k1.ID)
+	must(t, err, "StreamKeyByID")
+	same(t, byID, k1, "StreamKeyByID")
+	_, err = st.StreamKeyByID(ctx, "nope")
+	wantKind(t, err, apperr.NotFound, "StreamKeyByID(missing)")
+
+	revoked := base.Add(time.Hour)
+	must(t, st.RevokeStreamKey(ctx, k1.ID, revoked), "RevokeStreamKey")
+	must(t, st.RevokeStreamKey(ctx, k1.ID, revoked.Add(time.Hour)), "RevokeStreamKey(again)")
+	wantKind(t, st.RevokeStreamKey(ctx, "nope", revoked), apperr.NotFound, "RevokeStreamKey(missing)")
+	list, err := st.ListStreamKeys(ctx, c.ID)
+	must(t, err, "ListStreamKeys")
+	rv := ms(revoked)
+	k1.RevokedAt = &rv
+	same(t, list, []store.StreamKey{k1, k2}, "ListStreamKeys (the first revocation's time kept)")
+
+	// Deleting the admin keeps the admin's key, without its author;
+	// deleting the class deletes its keys.
+	must(t, st.DeleteUser(ctx, admin.ID), "DeleteUser(admin)")
+	got, err = st.StreamKeyByID(ctx, "key-2")
+	must(t, err, "StreamKeyByID after DeleteUser")
+	if got.CreatedBy != "" {
+		t.Fatalf("key of a deleted user still names them: %+v", got)
+	}
+	must(t, st.DeleteClass(ctx, c.ID), "DeleteClass")
+	list, err = st.ListStreamKeys(ctx, c.ID)
+	must(t, err, "ListStreamKeys(deleted class)")
+	if len(list) != 0 {
+		t.Fatalf("keys of a deleted class remain: %+v", list)
+	}
+	_, err = st.StreamKeyByHash(ctx, hash(3))
+	must(t, err, "StreamKeyByHash(other class's key survives)")
+}

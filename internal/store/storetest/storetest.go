@@ -49,6 +49,8 @@ func Run(t *testing.T, open Opener) {
 		{"Cancellation", testCancellation},
 		{"Attendance", testAttendance},
 		{"Chat", testChat},
+		{"DeleteChat", testDeleteChat},
+		{"StreamKeys", testStreamKeys},
 		{"Polls", testPolls},
 		{"ClassStatus", testClassStatus},
 		{"LiveCascade", testLiveCascade},

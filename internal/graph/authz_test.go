@@ -115,7 +115,32 @@ func operations() []operation {
 			func(e *env, _ fixture) map[string]any { return map[string]any{"id": string(e.users[student].ID)} }, want{unauth, ok, forbid, forbid, ok}},
 		{"deleteUser", `mutation($id: ID!) { deleteUser(input: {id: $id}) { id } }`,
 			func(e *env, _ fixture) map[string]any { return map[string]any{"id": string(e.throwawayUser().ID)} }, want{unauth, forbid, forbid, forbid, ok}},
+
+		{"streamKeys", `query($c: ID!) { streamKeys(liveClassId: $c) { id prefix } }`,
+			func(e *env, _ fixture) map[string]any { return map[string]any{"c": string(e.broadcastClass().ID)} }, want{unauth, forbid, ok, forbid, ok}},
+		{"createStreamKey", `mutation($c: ID!) { createStreamKey(liveClassId: $c) { id key ingestUrl } }`,
+			func(e *env, _ fixture) map[string]any { return map[string]any{"c": string(e.broadcastClass().ID)} }, want{unauth, forbid, ok, forbid, ok}},
+		{"revokeStreamKey", `mutation($id: ID!) { revokeStreamKey(id: $id) { id revokedAt } }`,
+			func(e *env, _ fixture) map[string]any {
+				return map[string]any{"id": string(e.streamKey(e.broadcastClass()).ID)}
+			}, want{unauth, forbid, ok, forbid, ok}},
 	}
+}
+
+// broadcastClass is a broadcast (IVS) class of mentorOwn, for the stream
+// key operations.
+func (e *env) broadcastClass() store.LiveClass {
+	return e.newClass(classSpec{startIn: time.Hour, service: store.ServiceIVS})
+}
+
+// streamKey is a key of class c made by its instructor.
+func (e *env) streamKey(c store.LiveClass) store.StreamKey {
+	e.t.Helper()
+	nk, err := e.classes.CreateStreamKey(context.Background(), e.actor(mentorOwn), c.ID)
+	if err != nil {
+		e.t.Fatalf("create stream key: %v", err)
+	}
+	return nk.Key
 }
 
 // pastEnrollment is the student's seat in a class that is over, written

@@ -205,3 +205,20 @@ func userInput(in model.CreateUserInput) auth.UserInput {
 	}
 	return u
 }
+
+// streamKeyOut is a stored key as the API shows it: without its hash, and
+// without the secret, which only createStreamKey's answer carries.
+func streamKeyOut(k store.StreamKey) *model.StreamKey {
+	out := &model.StreamKey{
+		ID:          string(k.ID),
+		LiveClassID: string(k.ClassID),
+		Prefix:      k.Prefix,
+		CreatedAt:   k.CreatedAt,
+		RevokedAt:   k.RevokedAt,
+	}
+	if k.CreatedBy != "" {
+		by := string(k.CreatedBy)
+		out.CreatedBy = &by
+	}
+	return out
+}

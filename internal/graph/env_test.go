@@ -263,6 +263,7 @@ type classSpec struct {
 	title      string
 	category   string
 	tags       []string
+	service    store.Service // CHIME when empty
 }
 
 // newClass creates a class through the service as its instructor.
@@ -280,10 +281,13 @@ func (e *env) newClass(s classSpec) store.LiveClass {
 	if s.category == "" {
 		s.category = "go"
 	}
+	if s.service == "" {
+		s.service = store.ServiceChime
+	}
 	start := time.Now().Add(s.startIn).Truncate(time.Second)
 	c, err := e.classes.CreateClass(context.Background(), e.actor(s.instructor), classes.ClassInput{
 		Title: s.title, StartTime: start, EndTime: start.Add(s.length),
-		Service: store.ServiceChime, RequiresEnrollment: true, AccessLevel: store.RoleStudent,
+		Service: s.service, RequiresEnrollment: true, AccessLevel: store.RoleStudent,
 		MaxParticipants: 50, Category: s.category, Level: store.LevelBeginner,
 		Price: s.price, IsFree: s.price == 0, Tags: s.tags,
 	})

@@ -18,6 +18,26 @@ func (r *mutationResolver) GenerateLiveClassToken(ctx context.Context, liveClass
 	return r.generateToken(ctx, liveClassID)
 }
 
+// CreateStreamKey is the resolver for the createStreamKey field.
+func (r *mutationResolver) CreateStreamKey(ctx context.Context, liveClassID string) (*model.StreamKey, error) {
+	nk, err := r.cfg.Classes.CreateStreamKey(ctx, auth.ActorFrom(ctx), store.ClassID(liveClassID))
+	if err != nil {
+		return nil, err
+	}
+	out := streamKeyOut(nk.Key)
+	out.Key, out.IngestURL = &nk.Secret, &nk.IngestURL
+	return out, nil
+}
+
+// RevokeStreamKey is the resolver for the revokeStreamKey field.
+func (r *mutationResolver) RevokeStreamKey(ctx context.Context, id string) (*model.StreamKey, error) {
+	k, err := r.cfg.Classes.RevokeStreamKey(ctx, auth.ActorFrom(ctx), store.StreamKeyID(id))
+	if err != nil {
+		return nil, err
+	}
+	return streamKeyOut(k), nil
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*store.User, error) {
 	a := auth.ActorFrom(ctx)
@@ -30,4 +50,17 @@ func (r *queryResolver) Me(ctx context.Context) (*store.User, error) {
 // GenerateLiveClassToken is the resolver for the generateLiveClassToken field.
 func (r *queryResolver) GenerateLiveClassToken(ctx context.Context, liveClassID string, userID *string, token *string) (*model.LiveClassToken, error) {
 	return r.generateToken(ctx, liveClassID)
+}
+
+// StreamKeys is the resolver for the streamKeys field.
+func (r *queryResolver) StreamKeys(ctx context.Context, liveClassID string) ([]*model.StreamKey, error) {
+	keys, err := r.cfg.Classes.StreamKeys(ctx, auth.ActorFrom(ctx), store.ClassID(liveClassID))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.StreamKey, len(keys))
+	for i, k := range keys {
+		out[i] = streamKeyOut(k)
+	}
+	return out, nil
 }

@@ -138,12 +138,14 @@ type ComplexityRoot struct {
 		CreateLiveClass           func(childComplexity int, input model.CreateLiveClassInput, condition *model.ModelLiveClassConditionInput) int
 		CreateLiveClassEnrollment func(childComplexity int, input model.CreateLiveClassEnrollmentInput, condition *model.ModelLiveClassEnrollmentConditionInput) int
 		CreateLiveClassRecording  func(childComplexity int, input model.CreateLiveClassRecordingInput, condition *model.ModelLiveClassRecordingConditionInput) int
+		CreateStreamKey           func(childComplexity int, liveClassID string) int
 		CreateUser                func(childComplexity int, input model.CreateUserInput, condition *model.ModelUserConditionInput) int
 		DeleteLiveClass           func(childComplexity int, input model.DeleteLiveClassInput, condition *model.ModelLiveClassConditionInput) int
 		DeleteLiveClassEnrollment func(childComplexity int, input model.DeleteLiveClassEnrollmentInput, condition *model.ModelLiveClassEnrollmentConditionInput) int
 		DeleteLiveClassRecording  func(childComplexity int, input model.DeleteLiveClassRecordingInput, condition *model.ModelLiveClassRecordingConditionInput) int
 		DeleteUser                func(childComplexity int, input model.DeleteUserInput, condition *model.ModelUserConditionInput) int
 		GenerateLiveClassToken    func(childComplexity int, liveClassID string, userID *string, token *string) int
+		RevokeStreamKey           func(childComplexity int, id string) int
 		UpdateLiveClass           func(childComplexity int, input model.UpdateLiveClassInput, condition *model.ModelLiveClassConditionInput) int
 		UpdateLiveClassEnrollment func(childComplexity int, input model.UpdateLiveClassEnrollmentInput, condition *model.ModelLiveClassEnrollmentConditionInput) int
 		UpdateLiveClassRecording  func(childComplexity int, input model.UpdateLiveClassRecordingInput, condition *model.ModelLiveClassRecordingConditionInput) int
@@ -165,6 +167,18 @@ type ComplexityRoot struct {
 		LiveClassRecordingsByLiveClassID  func(childComplexity int, liveClassID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassRecordingFilterInput, limit *int, nextToken *string) int
 		LiveClassesByInstructorID         func(childComplexity int, instructorID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassFilterInput, limit *int, nextToken *string) int
 		Me                                func(childComplexity int) int
+		StreamKeys                        func(childComplexity int, liveClassID string) int
+	}
+
+	StreamKey struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IngestURL   func(childComplexity int) int
+		Key         func(childComplexity int) int
+		LiveClassID func(childComplexity int) int
+		Prefix      func(childComplexity int) int
+		RevokedAt   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -228,6 +242,8 @@ type MutationResolver interface {
 	UpdateUser(ctx context.Context, input model.UpdateUserInput, condition *model.ModelUserConditionInput) (*store.User, error)
 	DeleteUser(ctx context.Context, input model.DeleteUserInput, condition *model.ModelUserConditionInput) (*store.User, error)
 	GenerateLiveClassToken(ctx context.Context, liveClassID string, userID *string, token *string) (*model.LiveClassToken, error)
+	CreateStreamKey(ctx context.Context, liveClassID string) (*model.StreamKey, error)
+	RevokeStreamKey(ctx context.Context, id string) (*model.StreamKey, error)
 }
 type QueryResolver interface {
 	GetLiveClassEnrollment(ctx context.Context, id *string, userID *string, liveClassID *string) (*store.Enrollment, error)
@@ -244,6 +260,7 @@ type QueryResolver interface {
 	LiveClassesByInstructorID(ctx context.Context, instructorID string, sortDirection *model.ModelSortDirection, filter *model.ModelLiveClassFilterInput, limit *int, nextToken *string) (*model.ModelLiveClassConnection, error)
 	Me(ctx context.Context) (*store.User, error)
 	GenerateLiveClassToken(ctx context.Context, liveClassID string, userID *string, token *string) (*model.LiveClassToken, error)
+	StreamKeys(ctx context.Context, liveClassID string) ([]*model.StreamKey, error)
 }
 type SubscriptionResolver interface {
 	OnCreateLiveClassEnrollment(ctx context.Context, filter *model.ModelSubscriptionLiveClassEnrollmentFilterInput, owner *string) (<-chan *store.Enrollment, error)
@@ -734,6 +751,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateLiveClassRecording(childComplexity, args["input"].(model.CreateLiveClassRecordingInput), args["condition"].(*model.ModelLiveClassRecordingConditionInput)), true
+	case "Mutation.createStreamKey":
+		if e.ComplexityRoot.Mutation.CreateStreamKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createStreamKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateStreamKey(childComplexity, args["liveClassId"].(string)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -800,6 +828,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GenerateLiveClassToken(childComplexity, args["liveClassId"].(string), args["userId"].(*string), args["token"].(*string)), true
+	case "Mutation.revokeStreamKey":
+		if e.ComplexityRoot.Mutation.RevokeStreamKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeStreamKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeStreamKey(childComplexity, args["id"].(string)), true
 	case "Mutation.updateLiveClass":
 		if e.ComplexityRoot.Mutation.UpdateLiveClass == nil {
 			break
@@ -995,6 +1034,66 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.streamKeys":
+		if e.ComplexityRoot.Query.StreamKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_streamKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.StreamKeys(childComplexity, args["liveClassId"].(string)), true
+
+	case "StreamKey.createdAt":
+		if e.ComplexityRoot.StreamKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.CreatedAt(childComplexity), true
+	case "StreamKey.createdBy":
+		if e.ComplexityRoot.StreamKey.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.CreatedBy(childComplexity), true
+	case "StreamKey.id":
+		if e.ComplexityRoot.StreamKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.ID(childComplexity), true
+	case "StreamKey.ingestUrl":
+		if e.ComplexityRoot.StreamKey.IngestURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.IngestURL(childComplexity), true
+	case "StreamKey.key":
+		if e.ComplexityRoot.StreamKey.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.Key(childComplexity), true
+	case "StreamKey.liveClassId":
+		if e.ComplexityRoot.StreamKey.LiveClassID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.LiveClassID(childComplexity), true
+	case "StreamKey.prefix":
+		if e.ComplexityRoot.StreamKey.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.Prefix(childComplexity), true
+	case "StreamKey.revokedAt":
+		if e.ComplexityRoot.StreamKey.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamKey.RevokedAt(childComplexity), true
 
 	case "Subscription.onCreateLiveClass":
 		if e.ComplexityRoot.Subscription.OnCreateLiveClass == nil {
@@ -2063,6 +2162,41 @@ extend type Mutation {
   "Grants a join token; userId and token are accepted for the guide's clients and ignored: identity is the caller's sign-in."
   generateLiveClassToken(liveClassId: ID!, userId: ID, token: String): LiveClassToken
 }
+
+"""
+A key that lets an encoder (OBS, the presenter page) publish a broadcast
+(IVS) class's stream over WHIP, as its Bearer token. Only the class's
+instructor and admins see a class's keys. The secret (key) and the ingest
+URL are returned once, by createStreamKey; afterwards a key is known by its
+id and prefix (the secret's first characters).
+"""
+type StreamKey {
+  id: ID!
+  liveClassId: ID!
+  "The secret's first 8 characters, to recognise the key."
+  prefix: String!
+  "Who created the key; null once that account is deleted."
+  createdBy: ID
+  createdAt: AWSDateTime!
+  "When the key was revoked; null while it is valid."
+  revokedAt: AWSDateTime
+  "The secret itself: set only in createStreamKey's answer."
+  key: String
+  "The class's WHIP endpoint: set only in createStreamKey's answer."
+  ingestUrl: String
+}
+
+extend type Query {
+  "A broadcast class's stream keys, revoked ones too, oldest first; for its instructor and admins."
+  streamKeys(liveClassId: ID!): [StreamKey!]!
+}
+
+extend type Mutation {
+  "Creates a stream key for a broadcast class; the answer carries the secret and the ingest URL, never shown again."
+  createStreamKey(liveClassId: ID!): StreamKey!
+  "Revokes a stream key: no new publish is accepted with it."
+  revokeStreamKey(id: ID!): StreamKey!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2251,6 +2385,28 @@ func (ec *executionContext) childFields_ModelUserConnection(ctx context.Context,
 		return ec.fieldContext_ModelUserConnection_nextToken(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ModelUserConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_StreamKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_StreamKey_id(ctx, field)
+	case "liveClassId":
+		return ec.fieldContext_StreamKey_liveClassId(ctx, field)
+	case "prefix":
+		return ec.fieldContext_StreamKey_prefix(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_StreamKey_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_StreamKey_createdAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_StreamKey_revokedAt(ctx, field)
+	case "key":
+		return ec.fieldContext_StreamKey_key(ctx, field)
+	case "ingestUrl":
+		return ec.fieldContext_StreamKey_ingestUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StreamKey", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2529,6 +2685,20 @@ func (ec *executionContext) field_Mutation_createLiveClass_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createStreamKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "liveClassId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["liveClassId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2666,6 +2836,20 @@ func (ec *executionContext) field_Mutation_generateLiveClassToken_args(ctx conte
 		return nil, err
 	}
 	args["token"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeStreamKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -3174,6 +3358,20 @@ func (ec *executionContext) field_Query_liveClassesByInstructorId_args(ctx conte
 		return nil, err
 	}
 	args["nextToken"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_streamKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "liveClassId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["liveClassId"] = arg0
 	return args, nil
 }
 
@@ -5670,6 +5868,94 @@ func (ec *executionContext) fieldContext_Mutation_generateLiveClassToken(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createStreamKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createStreamKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateStreamKey(ctx, fc.Args["liveClassId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StreamKey) graphql.Marshaler {
+			return ec.marshalNStreamKey2ᚖgithubᚗcomᚋliveclassᚋliveclassᚋinternalᚋgraphᚋmodelᚐStreamKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createStreamKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StreamKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createStreamKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeStreamKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeStreamKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeStreamKey(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StreamKey) graphql.Marshaler {
+			return ec.marshalNStreamKey2ᚖgithubᚗcomᚋliveclassᚋliveclassᚋinternalᚋgraphᚋmodelᚐStreamKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeStreamKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StreamKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeStreamKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_getLiveClassEnrollment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6274,6 +6560,50 @@ func (ec *executionContext) fieldContext_Query_generateLiveClassToken(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_streamKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_streamKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().StreamKeys(ctx, fc.Args["liveClassId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StreamKey) graphql.Marshaler {
+			return ec.marshalNStreamKey2ᚕᚖgithubᚗcomᚋliveclassᚋliveclassᚋinternalᚋgraphᚋmodelᚐStreamKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_streamKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StreamKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_streamKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6348,6 +6678,190 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _StreamKey_id(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _StreamKey_liveClassId(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_liveClassId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LiveClassID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_liveClassId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _StreamKey_prefix(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_prefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StreamKey_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _StreamKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNAWSDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "AWSDateTime")
+}
+
+func (ec *executionContext) _StreamKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOAWSDateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "AWSDateTime")
+}
+
+func (ec *executionContext) _StreamKey_key(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StreamKey_ingestUrl(ctx context.Context, field graphql.CollectedField, obj *model.StreamKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamKey_ingestUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IngestURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StreamKey_ingestUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StreamKey", field, false, false, "String")
 }
 
 func (ec *executionContext) _Subscription_onCreateLiveClassEnrollment(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -12897,6 +13411,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "createStreamKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createStreamKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeStreamKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeStreamKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13017,6 +13545,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_generateLiveClassToken(ctx, field)
 				})
+		case "streamKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_streamKeys(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -13030,6 +13564,74 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var streamKeyImplementors = []string{"StreamKey"}
+
+func (ec *executionContext) _StreamKey(ctx context.Context, sel ast.SelectionSet, obj *model.StreamKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, streamKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StreamKey")
+		case "id":
+			out.Values[i] = ec._StreamKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liveClassId":
+			out.Values[i] = ec._StreamKey_liveClassId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prefix":
+			out.Values[i] = ec._StreamKey_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._StreamKey_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._StreamKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._StreamKey_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "key":
+			out.Values[i] = ec._StreamKey_key(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ingestUrl":
+			out.Values[i] = ec._StreamKey_ingestUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13799,6 +14401,30 @@ func (ec *executionContext) marshalNRoomRole2githubᚗcomᚋliveclassᚋliveclas
 		graphql.AddInvalidNullFromMarshaler(ctx, "RoomRole!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNStreamKey2ᚕᚖgithubᚗcomᚋliveclassᚋliveclassᚋinternalᚋgraphᚋmodelᚐStreamKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StreamKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStreamKey2ᚖgithubᚗcomᚋliveclassᚋliveclassᚋinternalᚋgraphᚋmodelᚐStreamKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStreamKey2ᚖgithubᚗcomᚋliveclassᚋliveclassᚋinternalᚋgraphᚋmodelᚐStreamKey(ctx context.Context, sel ast.SelectionSet, v *model.StreamKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StreamKey!")
+		return graphql.Null
+	}
+	return ec._StreamKey(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {

@@ -500,6 +500,27 @@ type Mutation struct {
 type Query struct {
 }
 
+// A key that lets an encoder (OBS, the presenter page) publish a broadcast
+// (IVS) class's stream over WHIP, as its Bearer token. Only the class's
+// instructor and admins see a class's keys. The secret (key) and the ingest
+// URL are returned once, by createStreamKey; afterwards a key is known by its
+// id and prefix (the secret's first characters).
+type StreamKey struct {
+	ID          string `json:"id"`
+	LiveClassID string `json:"liveClassId"`
+	// The secret's first 8 characters, to recognise the key.
+	Prefix string `json:"prefix"`
+	// Who created the key; null once that account is deleted.
+	CreatedBy *string   `json:"createdBy,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	// When the key was revoked; null while it is valid.
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// The secret itself: set only in createStreamKey's answer.
+	Key *string `json:"key,omitempty"`
+	// The class's WHIP endpoint: set only in createStreamKey's answer.
+	IngestURL *string `json:"ingestUrl,omitempty"`
+}
+
 type Subscription struct {
 }
 

@@ -132,8 +132,10 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, page string, status 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
+	// media-src blob: lets the viewer page's HLS player (Media Source
+	// Extensions) attach its buffer to the video element.
 	h.Set("Content-Security-Policy",
-		"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		"default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	if status == 0 {
 		status = http.StatusOK
 	}

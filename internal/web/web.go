@@ -15,9 +15,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/liveclass/liveclass/internal/auth"
 	"github.com/liveclass/liveclass/internal/classes"
+	"github.com/liveclass/liveclass/internal/store"
 )
 
 //go:embed templates/*.html
@@ -37,6 +39,10 @@ type Config struct {
 	// SignupDisabled hides the sign-up page (the auth service refuses
 	// sign-ups too; this keeps the UI from offering what it cannot do).
 	SignupDisabled bool
+	// HLSURL returns the signed HLS playlist URL of a broadcast class
+	// (hls.Signer.URL), which the viewer page plays when WebRTC fails;
+	// nil when the server packages no HLS.
+	HLSURL func(class store.ClassID, now time.Time) string
 }
 
 // UI is the mounted web interface.
@@ -104,6 +110,10 @@ func (u *UI) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /classes/{id}/enroll", u.enroll)
 	mux.HandleFunc("POST /classes/{id}/unenroll", u.unenroll)
 	mux.HandleFunc("GET /classes/{id}/live", u.live)
+	mux.HandleFunc("GET /classes/{id}/watch", u.watch)
+	mux.HandleFunc("GET /classes/{id}/broadcast", u.broadcast)
+	mux.HandleFunc("POST /classes/{id}/broadcast/keys", u.createStreamKey)
+	mux.HandleFunc("POST /classes/{id}/broadcast/keys/{key}/revoke", u.revokeStreamKey)
 
 	mux.HandleFunc("GET /dashboard", u.dashboard)
 

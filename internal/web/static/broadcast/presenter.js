@@ -1,0 +1,410 @@
+// @ts-check
+// The presenter page of a broadcast class: the preview, Go live (WHIP from
+// this page, camera or screen in three simulcast layers) and End, chat
+// moderation, polls, the viewer count and the stream's health (from this
+// page's own statistics when it publishes, from the server's when an
+// encoder such as OBS does). The stream keys panel is plain HTML forms;
+// this module only adds its copy buttons.
+
+import { Audience } from "./audience.js";
+import { publish } from "./rtc.js";
+import { Chat, Polls, Reactions, ask, reason, sentence, socketURL } from "./panels.js";
+import { byId, h, say } from "../live/dom.js";
+
+/** @typedef {import("./audience.js").Msg} Msg */
+
+copyButtons();
+const root = document.getElementById("broadcast");
+if (root) main(root);
+
+/** Copy buttons: data-copy names the input whose value they copy. */
+function copyButtons() {
+  document.addEventListener("click", async (ev) => {
+    const b = ev.target instanceof HTMLElement ? ev.target.closest("button[data-copy]") : null;
+    if (!(b instanceof HTMLButtonElement)) return;
+    const input = /** @type {HTMLInputElement | null} */ (document.getElementById(b.dataset.copy ?? ""));
+    if (!input) return;
+    let done = false;
+    try {
+      await navigator.clipboard.writeText(input.value);
+      done = true;
+    } catch {
+      // No clipboard permission (or not a secure origin): select the
+      // text so that the person can copy it by hand.
+      input.select();
+    }
+    const was = b.textContent;
+    b.textContent = done ? "Copied" : "Press Ctrl+C";
+    setTimeout(() => { b.textContent = was; }, 2000);
+  });
+}
+
+/** @param {HTMLElement} root */
+function main(root) {
+  const alertEl = byId("bc-alert");
+  const statusEl = byId("bc-status");
+  const preview = /** @type {HTMLVideoElement} */ (byId("preview"));
+  const sourceSelect = /** @type {HTMLSelectElement} */ (byId("source-select"));
+  const cameraSelect = /** @type {HTMLSelectElement} */ (byId("camera-select"));
+  const micSelect = /** @type {HTMLSelectElement} */ (byId("mic-select"));
+  const goLive = /** @type {HTMLButtonElement} */ (byId("btn-go-live"));
+  const stop = /** @type {HTMLButtonElement} */ (byId("btn-stop"));
+  const end = /** @type {HTMLButtonElement} */ (byId("btn-end"));
+  const endConfirm = /** @type {HTMLButtonElement} */ (byId("btn-end-confirm"));
+  const token = root.dataset.token ?? "";
+
+  const S = {
+    you: "",
+    /** @type {string} the server's word for the stream: offline, live, reconnecting, ended */
+    stream: "offline",
+    viewers: 0,
+    ended: false,
+    local: {
+      /** @type {MediaStreamTrack | null} */ video: null,
+      /** @type {MediaStreamTrack | null} */ mic: null,
+    },
+    /** @type {{bitrate: number, fps: number, dropped: number, layers: number, source: string} | null} */
+    health: null,
+  };
+  /** @type {import("./rtc.js").Publish | null} */
+  let pub = null;
+
+  const fail = (/** @type {string} */ text) => say(alertEl, text);
+  const notice = (/** @type {string} */ text) => say(statusEl, text);
+
+  Object.defineProperty(window, "liveclass", {
+    value: Object.freeze({
+      state: S,
+      get pc() { return pub?.pc ?? null; },
+    }),
+  });
+
+  // ---------------------------------------------------------------- devices
+
+  /** @param {MediaStreamTrack | null} t */
+  const stopTrack = (t) => t?.stop();
+
+  /** Asks for the chosen source and microphone, and shows them. */
+  async function acquire() {
+    /** @type {string[]} */
+    const problems = [];
+    const screen = sourceSelect.value === "screen";
+    cameraSelect.disabled = screen;
+    let video = null;
+    try {
+      const s = screen
+        ? await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false })
+        : await navigator.mediaDevices.getUserMedia({
+          video: {
+            width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 },
+            ...(cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : {}),
+          },
+        });
+      video = s.getVideoTracks()[0] ?? null;
+      if (video && screen) video.contentHint = "detail";
+    } catch (e) {
+      problems.push(deviceProblem(screen ? "screen" : "camera", e));
+    }
+    let mic = null;
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, ...(micSelect.value ? { deviceId: { exact: micSelect.value } } : {}) },
+      });
+      mic = s.getAudioTracks()[0] ?? null;
+    } catch (e) {
+      problems.push(deviceProblem("microphone", e));
+    }
+    fail(problems.join(" "));
+    const oldVideo = S.local.video, oldMic = S.local.mic;
+    S.local.video = video;
+    S.local.mic = mic;
+    preview.srcObject = video ? new MediaStream([video]) : null;
+    preview.classList.toggle("mirror", !screen);
+    // Live already: swap the tracks on the same transceivers, no new offer.
+    if (pub) {
+      const [v, a] = pub.pc.getTransceivers();
+      await v?.sender.replaceTrack(video).catch(() => {});
+      await a?.sender.replaceTrack(mic).catch(() => {});
+    }
+    stopTrack(oldVideo);
+    stopTrack(oldMic);
+    if (video && screen) video.addEventListener("ended", () => { sourceSelect.value = "camera"; acquire(); });
+    await listDevices();
+  }
+
+  /**
+   * @param {"camera" | "screen" | "microphone"} what
+   * @param {any} e
+   */
+  function deviceProblem(what, e) {
+    switch (e && e.name) {
+      case "NotAllowedError":
+      case "SecurityError":
+        return what === "screen"
+          ? "Sharing the screen was refused or cancelled."
+          : `Access to your ${what} is blocked. Allow it in your browser's site settings and reload the page.`;
+      case "NotFoundError":
+      case "OverconstrainedError":
+        return `No ${what} was found.`;
+      case "NotReadableError":
+        return `Your ${what} is in use by another program. Close it and try again.`;
+    }
+    return `Your ${what} could not be started (${e && e.message ? e.message : "unknown error"}).`;
+  }
+
+  async function listDevices() {
+    let devices = [];
+    try {
+      devices = await navigator.mediaDevices.enumerateDevices();
+    } catch {
+      return;
+    }
+    /**
+     * @param {HTMLSelectElement} sel
+     * @param {MediaDeviceKind} kind
+     * @param {MediaStreamTrack | null} current
+     * @param {string} noun
+     */
+    const fill = (sel, kind, current, noun) => {
+      const chosen = current?.getSettings().deviceId ?? sel.value;
+      sel.replaceChildren(h("option", { value: "", text: `Default ${noun}` }));
+      let n = 0;
+      for (const d of devices) {
+        if (d.kind !== kind || !d.deviceId) continue;
+        n++;
+        sel.append(h("option", { value: d.deviceId, text: d.label || `${sentence(noun)} ${n}`, selected: d.deviceId === chosen }));
+      }
+    };
+    if (sourceSelect.value === "camera") fill(cameraSelect, "videoinput", S.local.video, "camera");
+    fill(micSelect, "audioinput", S.local.mic, "microphone");
+  }
+
+  for (const sel of [sourceSelect, cameraSelect, micSelect]) sel.addEventListener("change", () => { acquire(); });
+
+  // ---------------------------------------------------------------- going live
+
+  goLive.addEventListener("click", async () => {
+    if (pub || S.ended) return;
+    goLive.disabled = true;
+    notice("Going live…");
+    try {
+      if (!S.local.video && !S.local.mic) await acquire();
+      pub = await publish(root.dataset.whip ?? "", token, S.local.video, S.local.mic);
+    } catch (e) {
+      pub = null;
+      goLive.disabled = false;
+      notice("");
+      fail(publishProblem(e));
+      return;
+    }
+    const p = pub;
+    fail("");
+    notice("You are live.");
+    onAir(true);
+    p.pc.addEventListener("connectionstatechange", () => {
+      if (pub !== p) return;
+      if (p.pc.connectionState === "failed") {
+        fail("The connection to the server failed. Go live again.");
+        stopStream();
+      }
+    });
+  });
+
+  /** @param {any} e */
+  function publishProblem(e) {
+    switch (e && e.status) {
+      case 401:
+        return "The server did not accept your pass: reload the page and try again.";
+      case 409:
+        return "Another encoder is already live on this class (OBS, or this page in another tab). Stop it first.";
+      case 404:
+        return "This class cannot be broadcast from here.";
+    }
+    return `Could not go live: ${reason(e)}`;
+  }
+
+  /** @param {boolean} live */
+  function onAir(live) {
+    byId("on-air").hidden = !live;
+    goLive.hidden = live;
+    goLive.disabled = false;
+    stop.hidden = !live;
+  }
+
+  async function stopStream() {
+    const p = pub;
+    pub = null;
+    onAir(false);
+    S.health = null;
+    showHealth();
+    if (p) await p.stop();
+  }
+
+  stop.addEventListener("click", async () => {
+    await stopStream();
+    notice("The stream is stopped. Viewers see that it is reconnecting until you go live again or end the class.");
+  });
+
+  end.addEventListener("click", () => {
+    endConfirm.hidden = false;
+    endConfirm.focus();
+  });
+  endConfirm.addEventListener("click", async () => {
+    endConfirm.disabled = true;
+    const ok = await ask(audience, { type: "end" }, alertEl);
+    endConfirm.disabled = false;
+    if (ok) ended();
+  });
+
+  function ended() {
+    if (S.ended) return;
+    S.ended = true;
+    S.stream = "ended";
+    stopStream();
+    byId("stream-state").textContent = "Ended";
+    notice("The class has ended.");
+    for (const b of [goLive, stop, end, endConfirm]) b.disabled = true;
+    endConfirm.hidden = true;
+    audience.close();
+  }
+
+  // ---------------------------------------------------------------- health
+
+  const last = { bytes: 0, at: 0 };
+  setInterval(async () => {
+    if (pub) {
+      try {
+        S.health = { ...(await pub.health(last)), source: "This page" };
+      } catch {
+        return;
+      }
+      showHealth();
+    } else {
+      last.at = 0;
+    }
+  }, 1000);
+
+  function showHealth() {
+    const hl = S.health;
+    byId("health-source").textContent = hl ? hl.source : "Nothing is being sent";
+    byId("health-bitrate").textContent = hl ? `${(hl.bitrate / 1000).toFixed(0)} kbit/s` : "–";
+    byId("health-fps").textContent = hl ? `${hl.fps.toFixed(0)} frames/s` : "–";
+    byId("health-dropped").textContent = hl ? String(hl.dropped) : "–";
+    byId("health-layers").textContent = hl && hl.layers ? String(hl.layers) : "–";
+  }
+
+  /**
+   * The server's view of the stream, when an encoder other than this
+   * page publishes.
+   * @param {Msg} m
+   */
+  function serverHealth(m) {
+    if (pub) return;
+    const hl = m.health ?? m;
+    S.health = {
+      bitrate: hl.bitrateBps ?? hl.bitrate ?? 0,
+      fps: hl.frameRate ?? hl.fps ?? 0,
+      dropped: hl.packetsLost ?? hl.dropped ?? 0,
+      layers: hl.layers ?? 0,
+      source: `Encoder${hl.codec ? ` (${hl.codec.replace(/^video\//, "")})` : ""}, as the server receives it`,
+    };
+    showHealth();
+  }
+
+  // ---------------------------------------------------------------- audience
+
+  const audience = new Audience({
+    url: socketURL(root.dataset.audience ?? ""),
+    token,
+    classID: root.dataset.class ?? "",
+    onWelcome: (m) => {
+      fail("");
+      S.you = m.you?.id ?? m.user ?? S.you;
+      chat.reset(m.chat ?? []);
+      polls.reset(m.polls ?? [], m.results ?? []);
+      if (typeof m.viewers === "number") setViewers(m.viewers);
+      if (m.stream) setStream(m.stream.state ?? m.stream);
+      if (typeof m.slowMode === "number") /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.slowMode);
+    },
+    onMessage: handle,
+    onDropped: () => fail("The connection to the audience dropped. Reconnecting…"),
+    onClosed: ({ code, error }) => {
+      if (S.ended) return;
+      if (code === 4010) return ended();
+      fail(error ? reason(error) : "The connection to the audience was closed. Reload the page.");
+    },
+  });
+  const chat = new Chat(audience, { host: true, you: () => S.you });
+  const polls = new Polls(audience, { host: true });
+  const reactions = new Reactions();
+
+  byId("slow-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const seconds = Number(/** @type {HTMLSelectElement} */ (byId("slow-mode")).value);
+    if (await ask(audience, { type: "slow", seconds }, byId("chat-error"))) {
+      notice(seconds ? `Slow mode: one message per ${seconds} seconds per viewer.` : "Slow mode is off.");
+    }
+  });
+
+  /** @param {Msg} m */
+  function handle(m) {
+    switch (m.type) {
+      case "chat":
+        chat.add(m.message ?? m);
+        return;
+      case "chat.deleted":
+        chat.remove(m.message ?? m.id);
+        return;
+      case "poll":
+        polls.set(m.poll);
+        return;
+      case "poll.results":
+        polls.setResults(m);
+        return;
+      case "reactions":
+        reactions.add(m.counts ?? {});
+        return;
+      case "viewers":
+        setViewers(m.count ?? m.viewers ?? 0);
+        return;
+      case "stream":
+        setStream(m.state);
+        return;
+      case "health":
+        serverHealth(m);
+        return;
+      case "ended":
+        ended();
+        return;
+      case "error":
+        fail(reason(m));
+    }
+  }
+
+  /** @param {number} n */
+  function setViewers(n) {
+    S.viewers = n;
+    byId("viewer-count").textContent = String(n);
+  }
+
+  /** @param {string} st */
+  function setStream(st) {
+    if (st === "ended") return ended();
+    S.stream = st;
+    /** @type {Record<string, string>} */
+    const words = { offline: "Offline", live: "Live", reconnecting: "Reconnecting (the encoder dropped)" };
+    byId("stream-state").textContent = words[st] ?? st;
+  }
+
+  addEventListener("pagehide", () => {
+    pub?.stop();
+    audience.close();
+  });
+
+  if (navigator.mediaDevices?.getUserMedia) {
+    acquire();
+  } else {
+    fail("This browser cannot use a camera or microphone here (the page must be served over HTTPS). Publish from OBS with a stream key below.");
+  }
+  audience.connect();
+}

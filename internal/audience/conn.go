@@ -1,0 +1,204 @@
+package audience
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/liveclass/liveclass/internal/store"
+)
+
+// Frames: when a viewer's writer finds several messages waiting, it sends
+// them in one WebSocket frame separated by '\n' (JSON never holds a raw
+// newline), up to these limits. A busy class then costs a viewer one
+// write per batch instead of one per message.
+const (
+	maxBatch      = 64
+	maxBatchBytes = 32 << 10
+)
+
+// final is the last message of a connection and the close that follows.
+type final struct {
+	data   []byte
+	code   websocket.StatusCode
+	reason string
+}
+
+// conn is one audience WebSocket. The handler's goroutine reads; one
+// writer goroutine alone writes; a pinger keeps it alive. Everyone else
+// hands it bytes through send, which never blocks.
+type conn struct {
+	h    *Hub
+	ws   *websocket.Conn
+	hall *hall
+	user store.UserID
+	name string
+	host bool
+	stay store.AttendanceID
+
+	out  chan []byte
+	done chan struct{} // closed when the connection is over
+	over sync.Once
+
+	lastMu  sync.Mutex
+	last    *final
+	lastSet chan struct{} // closed once last is set
+
+	// behind is when the queue first refused a message since it was last
+	// empty (Unix nanoseconds, 0 when keeping up).
+	behind atomic.Int64
+
+	bucket bucket // the reader's own
+}
+
+func newConn(h *Hub, ws *websocket.Conn) *conn {
+	return &conn{
+		h: h, ws: ws,
+		out:     make(chan []byte, h.opt.SendQueue),
+		done:    make(chan struct{}),
+		lastSet: make(chan struct{}),
+		bucket:  bucket{rate: h.opt.MessageRate, burst: float64(h.opt.MessageBurst), tokens: float64(h.opt.MessageBurst)},
+	}
+}
+
+// send queues b without blocking. A full queue drops b; a viewer whose
+// queue stays full for SlowTimeout is disconnected. b is shared with
+// other connections: nobody may change it.
+func (c *conn) send(b []byte) {
+	select {
+	case c.out <- b:
+		c.h.sentMsgs.Add(1)
+		return
+	default:
+	}
+	c.h.dropped.Add(1)
+	now := time.Now().UnixNano()
+	since := c.behind.Load()
+	if since == 0 {
+		c.behind.CompareAndSwap(0, now)
+		return
+	}
+	if time.Duration(now-since) > c.h.opt.SlowTimeout {
+		c.abort()
+		if c.behind.Swap(-1) != -1 {
+			c.h.tooSlow.Add(1)
+			c.h.log.Warn("audience: viewer too slow, disconnected", "class", c.hall.id, "user", c.user)
+		}
+	}
+}
+
+// finish queues the connection's last message and close; later calls do
+// nothing.
+func (c *conn) finish(data []byte, code websocket.StatusCode, reason string) {
+	c.lastMu.Lock()
+	defer c.lastMu.Unlock()
+	if c.last != nil {
+		return
+	}
+	c.last = &final{data: data, code: code, reason: reason}
+	close(c.lastSet)
+}
+
+// abort ends the connection now, without a close handshake: the client
+// is not reading. It never blocks.
+func (c *conn) abort() {
+	c.over.Do(func() {
+		close(c.done)
+		go func() { _ = c.ws.CloseNow() }()
+	})
+}
+
+func (c *conn) writeLoop() {
+	var batch []byte
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.lastSet:
+			c.writeLast()
+			return
+		case b := <-c.out:
+			data := b
+			if n := len(c.out); n > 0 {
+				batch = append(batch[:0], b...)
+				for i := 0; i < min(n, maxBatch-1) && len(batch) < maxBatchBytes; i++ {
+					batch = append(batch, '\n')
+					batch = append(batch, <-c.out...)
+				}
+				data = batch
+			}
+			if !c.write(data) {
+				c.abort()
+				return
+			}
+			if len(c.out) == 0 && c.behind.Load() > 0 {
+				c.behind.Store(0)
+			}
+		}
+	}
+}
+
+func (c *conn) write(data []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), c.h.opt.WriteTimeout)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, data) == nil
+}
+
+// writeLast writes what is still queued, then the last message, then
+// closes with its code.
+func (c *conn) writeLast() {
+	c.lastMu.Lock()
+	l := c.last
+	c.lastMu.Unlock()
+	for n := len(c.out); n > 0; n-- {
+		if !c.write(<-c.out) {
+			c.abort()
+			return
+		}
+	}
+	if l.data != nil && !c.write(l.data) {
+		c.abort()
+		return
+	}
+	c.over.Do(func() { close(c.done) })
+	_ = c.ws.Close(l.code, l.reason)
+}
+
+func (c *conn) pingLoop() {
+	t := time.NewTicker(c.h.opt.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), c.h.opt.PingInterval)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.abort()
+				return
+			}
+		}
+	}
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *bucket) allow(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

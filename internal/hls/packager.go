@@ -1,0 +1,698 @@
+package hls
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/liveclass/liveclass/internal/apperr"
+)
+
+// The codecs a Packager takes, as the SFU names them.
+const (
+	CodecH264 = "video/H264" // copied into the segments as it comes
+	CodecVP8  = "video/VP8"  // transcoded to H.264
+	CodecVP9  = "video/VP9"  // transcoded to H.264
+)
+
+// PlaylistName is the name of the playlist a Packager writes in its
+// directory.
+const PlaylistName = "index.m3u8"
+
+// ListSize is how many segments the playlist lists: a window wide enough
+// for a player's three-segment hold-back plus a late fetch, small enough
+// that the disk holds seconds, not hours.
+const ListSize = 6
+
+const (
+	defaultSegment = time.Second
+	maxSegment     = 2 * time.Second
+	minSegment     = 250 * time.Millisecond
+
+	// The payload types of the SDP the packager writes; packets are
+	// rewritten to them, whatever the publisher negotiated.
+	ptVideo = 96
+	ptAudio = 97
+
+	minBackoff = 250 * time.Millisecond
+	maxBackoff = 10 * time.Second
+	// A run that lasted this long was healthy: the next failure starts
+	// the backoff afresh.
+	healthyRun = 30 * time.Second
+	// How long ffmpeg may take to bind its RTP ports before the run is
+	// given up and restarted.
+	readyTimeout = 10 * time.Second
+)
+
+// ErrClosed is returned by writes to a closed Packager.
+var ErrClosed = errors.New("hls: packager closed")
+
+// Options configure a Packager.
+type Options struct {
+	// Dir receives the playlist and segments, and belongs to the
+	// Packager: it is created by Start and the Packager's files in it are
+	// removed by Close. The Handler serves root/{class}/, so Dir is
+	// normally filepath.Join(root, class).
+	Dir string
+	// FFmpeg is the ffmpeg binary; "ffmpeg" from PATH when empty.
+	FFmpeg string
+	// VideoCodec is CodecH264 (copied) or CodecVP8 / CodecVP9
+	// (transcoded to H.264 with libx264).
+	VideoCodec string
+	// SegmentDuration is the target length of a segment, at most 2 s; 1 s
+	// when zero. With H.264 copied, segments can only start at the
+	// publisher's keyframes, so the publisher should send one at least
+	// this often (the Packager asks for one when it has seen none for
+	// this long).
+	SegmentDuration time.Duration
+	// Logger receives ffmpeg's output at debug level and the packager's
+	// own events; slog's discard handler when nil.
+	Logger *slog.Logger
+	// RequestKeyframe asks the publisher for a keyframe (a PLI through the
+	// SFU). It is called when ffmpeg (re)starts, and with H.264 copied
+	// whenever no keyframe has come for SegmentDuration. It must not
+	// block. May be nil.
+	RequestKeyframe func()
+}
+
+// Stats counts what a Packager did with the packets it was given.
+type Stats struct {
+	VideoPackets uint64 // video packets sent to ffmpeg
+	AudioPackets uint64 // audio packets sent to ffmpeg
+	// Skipped packets came before the first keyframe of an ffmpeg run,
+	// which ffmpeg could not have used.
+	Skipped uint64
+	// Dropped packets came while ffmpeg was starting, restarting or
+	// behind (its socket full).
+	Dropped          uint64
+	Restarts         uint64 // ffmpeg runs after the first
+	KeyframeRequests uint64 // calls of Options.RequestKeyframe
+}
+
+// Packager packages one live channel into HLS with one ffmpeg process,
+// restarted with backoff if it dies while packets arrive. WriteVideo and
+// WriteAudio may be called from different goroutines.
+type Packager struct {
+	opt       Options
+	log       *slog.Logger
+	transcode bool
+	kindOf    func([]byte) frameKind
+	tag       string // random, so that no two packagers' segment names meet
+
+	cancel  context.CancelFunc
+	ctx     context.Context
+	done    chan struct{} // closed when the supervisor has returned
+	arrived chan struct{} // a packet came while no run was ready
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	closeErr  error
+
+	run     atomic.Pointer[run]
+	video   sender
+	audio   sender
+	lastKey atomic.Int64 // unix nanoseconds of the last video keyframe seen
+	lastReq atomic.Int64 // unix nanoseconds of the last keyframe request
+
+	skipped, dropped, restarts, requests atomic.Uint64
+}
+
+// sender writes one kind's packets to the current run, rewriting their
+// payload type into its own buffer so that the caller's stays untouched.
+type sender struct {
+	mu   sync.Mutex
+	buf  []byte
+	pt   byte
+	sent atomic.Uint64
+}
+
+// run is one ffmpeg process and the sockets that feed it.
+type run struct {
+	video, audio *net.UDPConn
+	ready        atomic.Bool // ffmpeg has bound its ports
+	open         atomic.Bool // a keyframe with its parameters has passed
+}
+
+// Start validates opt, prepares opt.Dir and starts ffmpeg. The returned
+// Packager runs until Close.
+func Start(opt Options) (*Packager, error) {
+	if opt.Dir == "" {
+		return nil, apperr.Field("Dir", "is required")
+	}
+	p := &Packager{opt: opt, log: opt.Logger, done: make(chan struct{}), arrived: make(chan struct{}, 1)}
+	switch strings.ToUpper(opt.VideoCodec) {
+	case strings.ToUpper(CodecH264):
+		p.kindOf = h264Kind
+	case strings.ToUpper(CodecVP8):
+		p.kindOf, p.transcode = vp8Kind, true
+	case strings.ToUpper(CodecVP9):
+		p.kindOf, p.transcode = vp9Kind, true
+	default:
+		return nil, apperr.Field("VideoCodec", "%q is not packaged: want %s, %s or %s", opt.VideoCodec, CodecH264, CodecVP8, CodecVP9)
+	}
+	if p.opt.SegmentDuration == 0 {
+		p.opt.SegmentDuration = defaultSegment
+	}
+	if d := p.opt.SegmentDuration; d < minSegment || d > maxSegment {
+		return nil, apperr.Field("SegmentDuration", "%s is out of range: want %s to %s", d, minSegment, maxSegment)
+	}
+	if p.opt.FFmpeg == "" {
+		p.opt.FFmpeg = "ffmpeg"
+	}
+	bin, err := exec.LookPath(p.opt.FFmpeg)
+	if err != nil {
+		return nil, fmt.Errorf("hls: ffmpeg is needed to package HLS (install the Debian package ffmpeg): %w", err)
+	}
+	p.opt.FFmpeg = bin
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("hls: segment name tag: %w", err)
+	}
+	p.tag = hex.EncodeToString(b[:])
+	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
+	// Files a crashed server left would be served as this stream's.
+	if err := removeOwnFiles(opt.Dir); err != nil {
+		return nil, err
+	}
+	p.video.pt, p.audio.pt = ptVideo, ptAudio
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	go p.supervise()
+	go p.watchKeyframes()
+	return p, nil
+}
+
+// WriteVideo hands one RTP packet of the video track to ffmpeg. It never
+// blocks: a packet that cannot be sent now is dropped and counted. pkt is
+// not kept. The error is ErrClosed after Close, or an Invalid error when
+// pkt is not RTP.
+func (p *Packager) WriteVideo(pkt []byte) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	payload := payloadOf(pkt)
+	if payload == nil {
+		return apperr.New(apperr.Invalid, "hls: not an RTP packet (%d bytes)", len(pkt))
+	}
+	kind := p.kindOf(payload)
+	if kind != frameOther {
+		p.lastKey.Store(time.Now().UnixNano())
+	}
+	r := p.readyRun()
+	if r == nil {
+		return nil
+	}
+	if !r.open.Load() {
+		// ffmpeg's first video packet must start a keyframe carrying its
+		// parameters, or the first segment starts undecodable (and a
+		// copied H.264 stream has no size to probe).
+		if kind != frameKeyWithParams {
+			p.skipped.Add(1)
+			return nil
+		}
+		r.open.Store(true)
+	}
+	p.send(&p.video, r.video, pkt)
+	return nil
+}
+
+// WriteAudio hands one RTP packet of the Opus track to ffmpeg, on the same
+// terms as WriteVideo. Audio waits for video's first keyframe, so that
+// both streams of a run start together (ffmpeg times each RTP stream from
+// its first packet).
+func (p *Packager) WriteAudio(pkt []byte) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if payloadOf(pkt) == nil {
+		return apperr.New(apperr.Invalid, "hls: not an RTP packet (%d bytes)", len(pkt))
+	}
+	r := p.readyRun()
+	if r == nil {
+		return nil
+	}
+	if !r.open.Load() {
+		p.skipped.Add(1)
+		return nil
+	}
+	p.send(&p.audio, r.audio, pkt)
+	return nil
+}
+
+// readyRun returns the run that packets go to, or nil (counting a drop
+// and waking the supervisor) when ffmpeg is not ready for them.
+func (p *Packager) readyRun() *run {
+	r := p.run.Load()
+	if r != nil && r.ready.Load() {
+		return r
+	}
+	p.dropped.Add(1)
+	select {
+	case p.arrived <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// send writes pkt with the sender's payload type, without waiting: the
+// socket is non-blocking, so a full buffer (ffmpeg behind) drops the
+// packet instead of stalling the SFU's forwarding.
+func (p *Packager) send(s *sender, c *net.UDPConn, pkt []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf[:0], pkt...)
+	s.buf[1] = s.buf[1]&0x80 | s.pt
+	rc, err := c.SyscallConn()
+	if err != nil {
+		p.dropped.Add(1)
+		return
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		_, werr = syscall.Write(int(fd), s.buf)
+		return true // one attempt: never wait for the socket
+	})
+	if err != nil || werr != nil {
+		p.dropped.Add(1)
+		return
+	}
+	s.sent.Add(1)
+}
+
+// Stats returns the packager's counters so far.
+func (p *Packager) Stats() Stats {
+	return Stats{
+		VideoPackets:     p.video.sent.Load(),
+		AudioPackets:     p.audio.sent.Load(),
+		Skipped:          p.skipped.Load(),
+		Dropped:          p.dropped.Load(),
+		Restarts:         p.restarts.Load(),
+		KeyframeRequests: p.requests.Load(),
+	}
+}
+
+// Close stops ffmpeg and removes the packager's files. Writes after Close
+// return ErrClosed.
+func (p *Packager) Close() error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.cancel()
+		<-p.done
+		p.closeErr = removeOwnFiles(p.opt.Dir)
+		// The directory goes too unless someone else put files in it.
+		if err := os.Remove(p.opt.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			p.log.Debug("hls: directory kept", "dir", p.opt.Dir, "err", err)
+		}
+	})
+	return p.closeErr
+}
+
+// supervise runs ffmpeg until Close, restarting it with backoff when it
+// exits, but only once packets arrive again: a channel with no publisher
+// does not need a process.
+func (p *Packager) supervise() {
+	defer close(p.done)
+	backoff := minBackoff
+	for n := 0; ; n++ {
+		if n > 0 {
+			p.restarts.Add(1)
+		}
+		started := time.Now()
+		err := p.runOnce(n)
+		if p.ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > healthyRun {
+			backoff = minBackoff
+		}
+		p.log.Warn("hls: ffmpeg exited; restarting", "err", err, "backoff", backoff, "run", n)
+		// Forget packets from before the exit: only new ones restart it.
+		select {
+		case <-p.arrived:
+		default:
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxBackoff)
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.arrived:
+		}
+	}
+}
+
+// runOnce runs ffmpeg once, until it exits or Close.
+func (p *Packager) runOnce(n int) error {
+	vport, aport, err := freePortPairs()
+	if err != nil {
+		return err
+	}
+	sdpPath := filepath.Join(p.opt.Dir, "stream.sdp")
+	if err := os.WriteFile(sdpPath, []byte(p.sdp(vport, aport)), 0o600); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	r := &run{}
+	if r.video, err = dialLoopback(vport); err != nil {
+		return err
+	}
+	defer r.video.Close()
+	if r.audio, err = dialLoopback(aport); err != nil {
+		return err
+	}
+	defer r.audio.Close()
+
+	cmd := exec.CommandContext(p.ctx, p.opt.FFmpeg, p.args(sdpPath, n)...)
+	cmd.Dir = p.opt.Dir
+	stderr := &lineLogger{log: p.log, run: n}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("hls: start ffmpeg: %w", err)
+	}
+	p.log.Debug("hls: ffmpeg started", "pid", cmd.Process.Pid, "run", n, "dir", p.opt.Dir)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	p.run.Store(r)
+	defer p.run.CompareAndSwap(r, nil)
+
+	// Packets sent before ffmpeg binds its ports are refused by the
+	// kernel; the keyframe that starts the stream must not be among them.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(readyTimeout)
+	for !r.ready.Load() {
+		select {
+		case err := <-exited:
+			return p.exitError(err, stderr)
+		case <-tick.C:
+		}
+		if portsBound(vport, aport) {
+			r.ready.Store(true)
+			p.requestKeyframe()
+		} else if time.Now().After(deadline) {
+			_ = cmd.Cancel()
+			<-exited
+			return fmt.Errorf("hls: ffmpeg did not open its RTP ports within %s", readyTimeout)
+		}
+	}
+	return p.exitError(<-exited, stderr)
+}
+
+func (p *Packager) exitError(err error, stderr *lineLogger) error {
+	if last := stderr.Last(); last != "" {
+		return fmt.Errorf("hls: ffmpeg: %v (last output: %s)", err, last)
+	}
+	return fmt.Errorf("hls: ffmpeg: %v", err)
+}
+
+// watchKeyframes asks the publisher for a keyframe while ffmpeg waits for
+// one to start, and, with H.264 copied, whenever the publisher has sent
+// none for a segment's duration (segments can only start at one).
+func (p *Packager) watchKeyframes() {
+	d := p.opt.SegmentDuration
+	tick := time.NewTicker(d / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r := p.run.Load()
+		if r == nil || !r.ready.Load() {
+			continue
+		}
+		now := time.Now().UnixNano()
+		if now-p.lastReq.Load() < int64(d) {
+			continue
+		}
+		if !r.open.Load() || (!p.transcode && now-p.lastKey.Load() >= int64(d)) {
+			p.requestKeyframe()
+		}
+	}
+}
+
+func (p *Packager) requestKeyframe() {
+	p.lastReq.Store(time.Now().UnixNano())
+	if p.opt.RequestKeyframe != nil {
+		p.requests.Add(1)
+		p.opt.RequestKeyframe()
+	}
+}
+
+// sdp describes the two RTP streams to ffmpeg.
+func (p *Packager) sdp(vport, aport int) string {
+	video := "H264/90000\r\na=fmtp:96 packetization-mode=1"
+	switch {
+	case strings.EqualFold(p.opt.VideoCodec, CodecVP8):
+		video = "VP8/90000"
+	case strings.EqualFold(p.opt.VideoCodec, CodecVP9):
+		video = "VP9/90000"
+	}
+	return "v=0\r\n" +
+		"o=- 0 0 IN IP4 127.0.0.1\r\n" +
+		"s=liveclass\r\n" +
+		"c=IN IP4 127.0.0.1\r\n" +
+		"t=0 0\r\n" +
+		"m=video " + strconv.Itoa(vport) + " RTP/AVP 96\r\n" +
+		"a=rtpmap:96 " + video + "\r\n" +
+		"m=audio " + strconv.Itoa(aport) + " RTP/AVP 97\r\n" +
+		"a=rtpmap:97 opus/48000/2\r\n"
+}
+
+// segmentPrefix names run n's segments: the random tag keeps names unique
+// across packagers of the same class (a CDN may still hold an old
+// stream's segment), the run number across restarts.
+func (p *Packager) segmentPrefix(n int) string {
+	return "seg-" + p.tag + "-" + strconv.Itoa(n) + "-"
+}
+
+// args is ffmpeg's command line for run n.
+func (p *Packager) args(sdpPath string, n int) []string {
+	secs := strconv.FormatFloat(p.opt.SegmentDuration.Seconds(), 'f', -1, 64)
+	a := []string{
+		"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+		"-protocol_whitelist", "file,udp,rtp",
+		// The SDP says what the streams are; a keyframe starts the
+		// video, so a short probe finds the rest.
+		"-analyzeduration", "1000000",
+		"-i", sdpPath,
+		"-map", "0:v:0", "-map", "0:a:0",
+	}
+	if p.transcode {
+		a = append(a,
+			"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+			"-pix_fmt", "yuv420p", "-sc_threshold", "0",
+			// A keyframe at every segment boundary, whatever the
+			// source's keyframes.
+			"-force_key_frames", "expr:gte(t,n_forced*"+secs+")",
+		)
+	} else {
+		a = append(a, "-c:v", "copy")
+	}
+	flags := "delete_segments+independent_segments+temp_file+program_date_time"
+	if n > 0 {
+		// A restarted ffmpeg continues the playlist (media sequence and
+		// listed segments) and marks where its timestamps restart.
+		flags += "+append_list+discont_start"
+	}
+	return append(a,
+		"-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+		// Without a bound, a missing audio stream would hold video back
+		// by ten seconds.
+		"-max_interleave_delta", "500000",
+		"-f", "hls",
+		"-hls_time", secs,
+		"-hls_list_size", strconv.Itoa(ListSize),
+		"-hls_flags", flags,
+		"-hls_segment_type", "mpegts",
+		"-hls_segment_filename", p.segmentPrefix(n)+"%d.ts",
+		PlaylistName,
+	)
+}
+
+// removeOwnFiles removes from dir what packagers write there.
+func removeOwnFiles(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !ownFile(name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("hls: remove files: %w", err)
+	}
+	return nil
+}
+
+// ownFile reports whether name is one a packager writes, finished or not.
+func ownFile(name string) bool {
+	base := strings.TrimSuffix(name, ".tmp")
+	return base == PlaylistName || base == "stream.sdp" || segmentName(base)
+}
+
+// segmentName reports whether name is a segment's: "seg-<hex>-<n>-<n>.ts".
+func segmentName(name string) bool {
+	rest, ok := strings.CutPrefix(name, "seg-")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutSuffix(rest, ".ts")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "-")
+	if len(parts) != 3 || len(parts[0]) == 0 || len(parts[0]) > 32 {
+		return false
+	}
+	for _, c := range parts[0] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	for _, n := range parts[1:] {
+		if len(n) == 0 || len(n) > 10 {
+			return false
+		}
+		for _, c := range n {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// freePortPairs returns two even UDP ports on loopback whose odd
+// neighbours (ffmpeg's RTCP ports) are free too. ffmpeg binds them itself
+// from the SDP, so they are released before it starts: another process
+// could take one in between, and the run would then fail and be retried
+// with new ports.
+func freePortPairs() (int, int, error) {
+	var held []*net.UDPConn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	var ports []int
+	for tries := 0; len(ports) < 2 && tries < 100; tries++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+		if err != nil {
+			return 0, 0, fmt.Errorf("hls: free UDP port: %w", err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		if port%2 != 0 || port+1 > 65535 {
+			c.Close()
+			continue
+		}
+		c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: port + 1})
+		if err != nil {
+			c.Close()
+			continue
+		}
+		held = append(held, c, c2)
+		ports = append(ports, port)
+	}
+	if len(ports) < 2 {
+		return 0, 0, errors.New("hls: no free pair of UDP ports")
+	}
+	return ports[0], ports[1], nil
+}
+
+func dialLoopback(port int) (*net.UDPConn, error) {
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
+	return c, nil
+}
+
+// portsBound reports whether some socket is bound to each of the ports,
+// from the kernel's table: ffmpeg says nothing when it has bound them.
+func portsBound(ports ...int) bool {
+	data, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return false
+	}
+	for _, port := range ports {
+		if !bytes.Contains(data, []byte(fmt.Sprintf(":%04X ", port))) {
+			return false
+		}
+	}
+	return true
+}
+
+// lineLogger logs ffmpeg's stderr line by line at debug level and keeps
+// the last line for the error that reports its exit.
+type lineLogger struct {
+	log *slog.Logger
+	run int
+
+	mu      sync.Mutex
+	pending []byte
+	last    string
+}
+
+func (l *lineLogger) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, b...)
+	for {
+		i := bytes.IndexAny(l.pending, "\r\n")
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(l.pending[:i])); line != "" {
+			l.log.Debug("ffmpeg", "run", l.run, "line", line)
+			l.last = line
+		}
+		l.pending = l.pending[i+1:]
+	}
+	if len(l.pending) > 64<<10 { // a line that never ends
+		l.pending = nil
+	}
+	return len(b), nil
+}
+
+// Last returns the last line ffmpeg wrote.
+func (l *lineLogger) Last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}

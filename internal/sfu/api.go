@@ -18,6 +18,12 @@ type apiKind int
 const (
 	apiPublisher apiKind = iota
 	apiSubscriber
+	// apiIngest is a broadcast publisher (WHIP): a browser's VP8
+	// simulcast or an encoder's H.264 (OBS), and Opus.
+	apiIngest
+	// apiViewer is a broadcast viewer (WHEP): it receives VP8 or H.264,
+	// whichever the publisher sends, and Opus.
+	apiViewer
 )
 
 // Payload types, fixed so that the SDP of every connection looks the same.
@@ -32,8 +38,8 @@ const (
 	uriRepairedRID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 )
 
-// codecOpus and codecVP8 are what the interactive classes use. H.264 is for
-// broadcast ingest (OBS), which builds its own engine with registerH264.
+// codecOpus and codecVP8 are what the interactive classes use; broadcast
+// publishers and viewers add codecsH264.
 var (
 	codecOpus = webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -61,6 +67,34 @@ var (
 	}
 )
 
+// h264Profiles are the H.264 profile-level-ids a broadcast publisher or
+// viewer may negotiate, with their payload types: constrained baseline and
+// baseline (what Chromium and OBS offer first), main and high (OBS's
+// default x264 profile, Chromium's hardware encoders). Pion matches
+// profile and constraints, not level, so one entry per profile covers
+// every level. Packetization mode 1 only: FU-A is what every WebRTC
+// sender uses and what the rewriter's keyframe detection reads.
+var h264Profiles = [...]struct {
+	pt uint8
+	id string
+}{{102, "42e01f"}, {104, "42001f"}, {106, "4d001f"}, {108, "640c1f"}, {110, "64001f"}}
+
+// codecsH264 returns the H.264 codecs of h264Profiles, fresh each call.
+func codecsH264() []webrtc.RTPCodecParameters {
+	out := make([]webrtc.RTPCodecParameters, 0, len(h264Profiles))
+	for _, p := range h264Profiles {
+		out = append(out, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+				SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + p.id,
+				RTCPFeedback: codecVP8.RTCPFeedback,
+			},
+			PayloadType: webrtc.PayloadType(p.pt),
+		})
+	}
+	return out
+}
+
 // newMediaEngine registers the codecs and header extensions of one side.
 // The publisher side reads simulcast (mid, rid, repaired rid) and audio
 // levels and sends TWCC feedback so that the browser's encoder gets the
@@ -68,19 +102,39 @@ var (
 // TWCC sequence numbers its estimate runs on.
 func newMediaEngine(kind apiKind) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
-	}
+	audioCodecs := []webrtc.RTPCodecParameters{codecOpus}
 	// No RTX: retransmissions come on the original SSRC. Pion v4.2.26
 	// races (receiveForRid against the layer's reader) when a simulcast
 	// layer's repair stream starts, and the SFU's own retransmissions
 	// come from the packet cache on the original SSRC anyway.
-	if err := m.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
+	videoCodecs := []webrtc.RTPCodecParameters{codecVP8}
+	if kind == apiIngest || kind == apiViewer {
+		videoCodecs = append(videoCodecs, codecsH264()...)
+	}
+	for _, c := range audioCodecs {
+		if kind == apiViewer {
+			c = withoutTWCC(c)
+		}
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range videoCodecs {
+		if kind == apiViewer {
+			c = withoutTWCC(c)
+		}
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 	}
 	video := []string{sdp.SDESMidURI, sdp.TransportCCURI}
 	audio := []string{sdp.SDESMidURI, sdp.TransportCCURI}
-	if kind == apiPublisher {
+	if kind == apiViewer {
+		// A viewer's estimate is loss-based (REMB and receiver
+		// reports): no TWCC sequence numbers to stamp on every packet.
+		video, audio = []string{sdp.SDESMidURI}, []string{sdp.SDESMidURI}
+	}
+	if kind == apiPublisher || kind == apiIngest {
 		video = append(video, sdp.SDESRTPStreamIDURI, uriRepairedRID)
 		audio = append(audio, uriAudioLevel)
 	}
@@ -97,6 +151,19 @@ func newMediaEngine(kind apiKind) (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
+// withoutTWCC returns c without transport-wide congestion control
+// feedback: a receiver that cannot send it falls back to REMB.
+func withoutTWCC(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
+	fb := make([]webrtc.RTCPFeedback, 0, len(c.RTCPFeedback))
+	for _, f := range c.RTCPFeedback {
+		if f.Type != webrtc.TypeRTCPFBTransportCC {
+			fb = append(fb, f)
+		}
+	}
+	c.RTCPFeedback = fb
+	return c
+}
+
 // newAPI builds the Pion API of one side. Neither side registers Pion's
 // NACK responder: its 1,024-packet buffer per stream per subscriber is most
 // of a default connection's memory, and the SFU answers NACKs from the
@@ -108,7 +175,7 @@ func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (
 	}
 	ir := &interceptor.Registry{}
 	switch kind {
-	case apiPublisher:
+	case apiPublisher, apiIngest:
 		// Receiver reports and NACKs towards the publisher: upstream loss
 		// is repaired once, before the fan-out.
 		rr, err := report.NewReceiverInterceptor()
@@ -126,7 +193,7 @@ func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (
 			return nil, err
 		}
 		ir.Add(fb)
-	case apiSubscriber:
+	case apiSubscriber, apiViewer:
 		// Sender reports let the browser synchronise audio and video and
 		// measure the round trip.
 		sr, err := report.NewSenderInterceptor()

@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,35 +18,87 @@ import (
 // extensions), so a downTrack reads the twelve fixed header bytes into one
 // reused rtp.Header and hands header and payload to the sender's writer:
 // no parse of extensions, no allocation.
+//
+// A broadcast viewer's video downTrack may send either of two codecs (VP8
+// or H.264, whichever the publisher sends): Bind records the payload type
+// the receiver negotiated for each, and setCodec chooses the one written.
 type downTrack struct {
 	id, stream string
 	kind       webrtc.RTPCodecType
-	mime       string
+	mimes      []string // the codecs it may send, in order of preference
 
 	mu     sync.Mutex // serialises writes: one header, shared
 	w      webrtc.TrackLocalWriter
 	bindID string
 	ssrc   uint32
-	pt     uint8
+	cur    string  // the codec being sent
+	pts    []uint8 // negotiated payload type per entry of mimes; 0 if none
+	pt     uint8   // payload type of cur; 0 when not negotiated
 	hdr    rtp.Header
 }
 
-func newDownTrack(kind webrtc.RTPCodecType, mime, id string) *downTrack {
-	return &downTrack{id: id, stream: id, kind: kind, mime: mime}
+func newDownTrack(kind webrtc.RTPCodecType, mimes []string, id string) *downTrack {
+	return &downTrack{id: id, stream: id, kind: kind, mimes: mimes, cur: mimes[0], pts: make([]uint8, len(mimes))}
 }
 
-// Bind is called by the RTPSender once the transceiver is negotiated.
+// Bind is called by the RTPSender once the transceiver is negotiated. It
+// returns the codec being sent (or the first negotiated one): the
+// sender's reports take their clock rate from it, which is the same for
+// all the codecs of a kind.
 func (t *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	for _, c := range ctx.CodecParameters() {
-		if strings.EqualFold(c.MimeType, t.mime) {
-			t.mu.Lock()
-			t.w, t.bindID = ctx.WriteStream(), ctx.ID()
-			t.ssrc, t.pt = uint32(ctx.SSRC()), uint8(c.PayloadType)
-			t.mu.Unlock()
-			return c, nil
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var chosen *webrtc.RTPCodecParameters
+	codecs := ctx.CodecParameters()
+	for i, mime := range t.mimes {
+		t.pts[i] = 0
+		for j := range codecs {
+			if strings.EqualFold(codecs[j].MimeType, mime) {
+				t.pts[i] = uint8(codecs[j].PayloadType)
+				if chosen == nil || strings.EqualFold(mime, t.cur) {
+					chosen = &codecs[j]
+				}
+				break
+			}
 		}
 	}
-	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	if chosen == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	t.w, t.bindID = ctx.WriteStream(), ctx.ID()
+	t.ssrc = uint32(ctx.SSRC())
+	t.pt = t.ptOfLocked(t.cur)
+	return *chosen, nil
+}
+
+// ptOfLocked returns the negotiated payload type of a codec, or 0.
+func (t *downTrack) ptOfLocked(mime string) uint8 {
+	for i, m := range t.mimes {
+		if strings.EqualFold(m, mime) {
+			return t.pts[i]
+		}
+	}
+	return 0
+}
+
+// setCodec chooses the codec written from now on. It reports false for a
+// codec the track cannot send, or that the receiver did not negotiate once
+// bound. An empty mime keeps the current codec.
+func (t *downTrack) setCodec(mime string) bool {
+	if mime == "" {
+		return true
+	}
+	if !slices.ContainsFunc(t.mimes, func(m string) bool { return strings.EqualFold(m, mime) }) {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cur = mime
+	if t.w == nil {
+		return true
+	}
+	t.pt = t.ptOfLocked(mime)
+	return t.pt != 0
 }
 
 // Unbind is called when the sender stops.
@@ -83,7 +136,7 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.w == nil {
+	if t.w == nil || t.pt == 0 {
 		return len(b), nil
 	}
 	h := &t.hdr

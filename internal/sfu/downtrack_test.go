@@ -50,7 +50,7 @@ func (w *recordingWriter) Write(b []byte) (int, error) {
 // header and the payload go out unchanged, with or without header
 // extensions, and nothing is written before the track is bound.
 func TestDownTrack(t *testing.T) {
-	tr := newDownTrack(webrtc.RTPCodecTypeVideo, webrtc.MimeTypeVP8, "v0")
+	tr := newDownTrack(webrtc.RTPCodecTypeVideo, []string{webrtc.MimeTypeVP8}, "v0")
 	plain := make([]byte, 112)
 	plain[0], plain[1] = 0x80, 0x80|100 // marker, a payload type to replace
 	binary.BigEndian.PutUint16(plain[2:], 4242)
@@ -122,7 +122,7 @@ func TestDownTrack(t *testing.T) {
 // BenchmarkDownTrackWrite is the track's own cost per packet, without
 // interceptors, SRTP or a socket: it must not allocate.
 func BenchmarkDownTrackWrite(b *testing.B) {
-	tr := newDownTrack(webrtc.RTPCodecTypeVideo, webrtc.MimeTypeVP8, "v0")
+	tr := newDownTrack(webrtc.RTPCodecTypeVideo, []string{webrtc.MimeTypeVP8}, "v0")
 	if _, err := tr.Bind(fakeContext{id: "s1", w: nil}); err != nil {
 		b.Fatal(err)
 	}

@@ -54,16 +54,9 @@ type Peer struct {
 	lossEst     int                   // loss-based estimate for EstimateLoss
 	remotes     []*webrtc.TrackRemote // published layers being read
 
-	// Written by the RTCP loops, read by tick and Stats.
-	remb     atomic.Int64  // latest REMB from the subscriber, bits/s
-	rembAt   atomic.Int64  // when it came, Unix ns
-	loss     atomic.Uint32 // latest loss fraction reported, ×256
-	rtt      atomic.Int64  // latest round trip, ns
-	packets  atomic.Uint64 // RTP packets sent to the participant
-	bytes    atomic.Uint64
-	rtx      atomic.Uint64 // retransmissions answered from the caches
-	nacked   atomic.Uint64 // sequence numbers NACKed by the participant
-	subReady atomic.Bool   // the subscriber connection is connected
+	// down is the subscriber connection's feedback and counts.
+	down     downConn
+	subReady atomic.Bool // the subscriber connection is connected
 }
 
 // newPeer creates participant id's two connections.
@@ -84,6 +77,7 @@ func newPeer(ss *Session, id ParticipantID, sig Signaller) (*Peer, error) {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
 	}
+	p.down = downConn{srv: srv, name: string(id), pc: p.sub, wg: &p.wg}
 	if est, ok := srv.estimators.LoadAndDelete(p.sub.ID()); ok {
 		p.est = est.(cc.BandwidthEstimator)
 	}
@@ -208,7 +202,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	p.mu.Lock()
 	p.remotes = append(p.remotes, remote)
 	p.mu.Unlock()
-	p.ss.publish(p, spec, remote, layer, levelExt)
+	p.ss.publish(publisher{peer: p, id: p.id, pc: p.pub, wg: &p.wg, log: p.log}, spec, remote, layer, levelExt)
 }
 
 // PublisherOffer applies the client's offer on the publisher connection,
@@ -478,7 +472,11 @@ func (p *Peer) freeSlot(slots []*slot) *slot {
 // growLocked adds n transceivers of a kind to the subscriber connection.
 func (p *Peer) growLocked(kind webrtc.RTPCodecType, n int) error {
 	for range n {
-		sl, err := newSlot(p, kind)
+		prefix, n := "a", len(p.audio)
+		if kind == webrtc.RTPCodecTypeVideo {
+			prefix, n = "v", len(p.video)
+		}
+		sl, err := newSlot(&p.down, kind, fmt.Sprintf("%s%d", prefix, n), nil)
 		if err != nil {
 			return err
 		}
@@ -553,10 +551,7 @@ func (p *Peer) estimate(now time.Time) int {
 	if p.est != nil {
 		e = p.est.GetTargetBitrate()
 	}
-	if r := int(p.remb.Load()); r > 0 && now.UnixNano()-p.rembAt.Load() < int64(5*time.Second) {
-		e = min(e, r)
-	}
-	return e
+	return p.down.capREMB(e, now)
 }
 
 // audioReserve is what one forwarded microphone takes from the estimate.
@@ -570,16 +565,9 @@ func (p *Peer) tick(now time.Time) {
 		p.mu.Unlock()
 		return
 	}
-	loss := float64(p.loss.Load()) / 256
+	loss := p.down.lossFraction()
 	if p.est == nil {
-		// Loss-based control as in RFC 8698's spirit: back off on
-		// heavy loss, creep up on little.
-		switch {
-		case loss > 0.1:
-			p.lossEst = max(p.lossEst*85/100, 50_000)
-		case loss < 0.02:
-			p.lossEst = min(p.lossEst*108/100, 50_000_000)
-		}
+		p.lossEst = adjustLossEstimate(p.lossEst, loss)
 	}
 	budget := p.estimate(now)
 	for _, sl := range p.audio {
@@ -606,7 +594,7 @@ func (p *Peer) tick(now time.Time) {
 		budget -= sl.choose(now, budget/(len(cameras)-i))
 	}
 	q := QualityExcellent
-	rtt := time.Duration(p.rtt.Load())
+	rtt := time.Duration(p.down.rtt.Load())
 	switch {
 	case p.failed:
 		q = QualityLost

@@ -116,6 +116,9 @@ type Server struct {
 	events Events
 
 	pubAPI, subAPI *webrtc.API
+	// ingAPI and viewAPI serve the broadcast: WHIP publishers and WHEP
+	// viewers.
+	ingAPI, viewAPI *webrtc.API
 	udpMux         ice.UDPMux
 	tcpMux         ice.TCPMux
 	tcpListener    net.Listener
@@ -249,6 +252,12 @@ func (s *Server) start() error {
 		ccf.OnNewPeerConnection(func(id string, est cc.BandwidthEstimator) { s.estimators.Store(id, est) })
 	}
 	if s.subAPI, err = newAPI(se, apiSubscriber, ccf); err != nil {
+		return err
+	}
+	if s.ingAPI, err = newAPI(se, apiIngest, nil); err != nil {
+		return err
+	}
+	if s.viewAPI, err = newAPI(se, apiViewer, nil); err != nil {
 		return err
 	}
 	return nil
@@ -411,6 +420,28 @@ func (s *Server) Join(class store.ClassID, p ParticipantID, sig Signaller) (*Pee
 		s.mu.Unlock()
 	}()
 	return ss.join(p, sig)
+}
+
+// enter returns the session of a class, creating it, held against being
+// forgotten until done is called: the caller is about to add someone.
+func (s *Server) enter(class store.ClassID) (ss *Session, done func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	ss, ok := s.sessions[class]
+	if !ok {
+		ss = newSession(s, class)
+		s.sessions[class] = ss
+	}
+	ss.joining++
+	return ss, func() {
+		s.mu.Lock()
+		ss.joining--
+		s.mu.Unlock()
+		ss.dropIfIdle()
+	}, nil
 }
 
 // Session returns the session of a class, if it has one.

@@ -21,6 +21,10 @@ type Session struct {
 	groups   map[ParticipantID]GroupID
 	blocked  map[TrackID]bool
 	speakers map[GroupID]ParticipantID
+	// The broadcast: its publishers (WHIP), viewers (WHEP) and taps.
+	ingests  map[ParticipantID]*Ingest
+	viewers  map[*Viewer]struct{}
+	taps     map[*tap]struct{}
 	stop     chan struct{} // closes the ticker; nil while it is not running
 	ticker   sync.WaitGroup
 	// joining counts joins under way, during which the session must not
@@ -36,6 +40,9 @@ func newSession(srv *Server, class store.ClassID) *Session {
 		groups:   map[ParticipantID]GroupID{},
 		blocked:  map[TrackID]bool{},
 		speakers: map[GroupID]ParticipantID{},
+		ingests:  map[ParticipantID]*Ingest{},
+		viewers:  map[*Viewer]struct{}{},
+		taps:     map[*tap]struct{}{},
 	}
 }
 
@@ -67,11 +74,7 @@ func (ss *Session) join(p ParticipantID, sig Signaller) (*Peer, error) {
 		ss.mu.Lock()
 	}
 	ss.peers[p] = peer
-	if ss.stop == nil {
-		ss.stop = make(chan struct{})
-		stop := ss.stop
-		ss.ticker.Go(func() { ss.run(stop) })
-	}
+	ss.startTickerLocked()
 	ss.reconcileLocked(peer)
 	ss.mu.Unlock()
 	peer.start()
@@ -99,16 +102,13 @@ func (ss *Session) leave(peer *Peer) {
 	for _, o := range ss.peers {
 		ss.reconcileLocked(o)
 	}
-	var stop chan struct{}
-	if len(ss.peers) == 0 {
-		stop, ss.stop = ss.stop, nil
+	if len(gone) > 0 {
+		ss.tracksChangedLocked()
 	}
+	stop := ss.idleTickerLocked()
 	ss.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		ss.ticker.Wait()
-		ss.dropIfIdle()
-	}
+	ss.stopTicker(stop)
+	ss.dropIfIdle()
 	for _, t := range gone {
 		ss.srv.events.TrackUnpublished(ss.class, t)
 	}
@@ -121,58 +121,157 @@ func (ss *Session) dropIfIdle() {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	ss.mu.Lock()
-	idle := len(ss.peers) == 0 && len(ss.groups) == 0 && len(ss.blocked) == 0 && ss.joining == 0
+	idle := len(ss.peers) == 0 && len(ss.groups) == 0 && len(ss.blocked) == 0 && ss.joining == 0 &&
+		len(ss.ingests) == 0 && len(ss.viewers) == 0 && len(ss.taps) == 0
 	ss.mu.Unlock()
 	if idle && srv.sessions[ss.class] == ss {
 		delete(srv.sessions, ss.class)
 	}
 }
 
-// close closes every peer.
+// close closes every peer, ingest and viewer, and ends the taps.
 func (ss *Session) close() {
 	ss.mu.Lock()
 	peers := make([]*Peer, 0, len(ss.peers))
 	for _, p := range ss.peers {
 		peers = append(peers, p)
 	}
+	ingests := make([]*Ingest, 0, len(ss.ingests))
+	for _, ing := range ss.ingests {
+		ingests = append(ingests, ing)
+	}
+	viewers := make([]*Viewer, 0, len(ss.viewers))
+	for v := range ss.viewers {
+		viewers = append(viewers, v)
+	}
+	for tp := range ss.taps {
+		tp.detachLocked()
+	}
+	clear(ss.taps)
 	ss.mu.Unlock()
 	for _, p := range peers {
 		p.Close()
 	}
+	for _, ing := range ingests {
+		ing.Close()
+	}
+	for _, v := range viewers {
+		v.Close()
+	}
+}
+
+// startTickerLocked starts the session's clock if it is not running.
+func (ss *Session) startTickerLocked() {
+	if ss.stop == nil {
+		ss.stop = make(chan struct{})
+		stop := ss.stop
+		ss.ticker.Go(func() { ss.run(stop) })
+	}
+}
+
+// idleTickerLocked takes the clock's stop channel when nobody is left for
+// it to serve: no participant, no viewer. The caller passes it to
+// stopTicker once ss.mu is released.
+func (ss *Session) idleTickerLocked() chan struct{} {
+	if len(ss.peers) > 0 || len(ss.viewers) > 0 {
+		return nil
+	}
+	stop := ss.stop
+	ss.stop = nil
+	return stop
+}
+
+// stopTicker stops the clock taken by idleTickerLocked, if any.
+func (ss *Session) stopTicker(stop chan struct{}) {
+	if stop != nil {
+		close(stop)
+		ss.ticker.Wait()
+	}
+}
+
+// currentLocked reports whether pub still publishes in the session: a
+// Peer that has not left, an Ingest that has not closed.
+func (ss *Session) currentLocked(pub publisher) bool {
+	if pub.peer != nil {
+		return !pub.peer.isClosed() && ss.peers[pub.id] == pub.peer
+	}
+	return pub.ing != nil && ss.ingests[pub.id] == pub.ing
+}
+
+// tracksChangedLocked brings the broadcast's consumers in line with the
+// published tracks: every viewer gets the broadcast's video and audio,
+// every tap its track.
+func (ss *Session) tracksChangedLocked() {
+	video, audio := ss.broadcastLocked()
+	for v := range ss.viewers {
+		v.reconcile(video, audio)
+	}
+	for tp := range ss.taps {
+		tp.reconcileLocked()
+	}
+}
+
+// broadcastLocked returns the tracks a broadcast viewer receives: the
+// video and the audio of the class's broadcast publishers (their camera
+// before a screen), by track ID when several publish.
+func (ss *Session) broadcastLocked() (video, audio *upTrack) {
+	better := func(a, b *upTrack) bool {
+		if b == nil {
+			return true
+		}
+		if (a.info.Source == SourceCamera) != (b.info.Source == SourceCamera) {
+			return a.info.Source == SourceCamera
+		}
+		return a.info.ID < b.info.ID
+	}
+	for _, t := range ss.tracks {
+		if t.ing == nil {
+			continue
+		}
+		if t.kind == webrtc.RTPCodecTypeVideo {
+			if better(t, video) {
+				video = t
+			}
+		} else if better(t, audio) {
+			audio = t
+		}
+	}
+	return video, audio
 }
 
 // publish registers one layer of a track that started arriving and starts
 // forwarding it.
-func (ss *Session) publish(peer *Peer, spec PublishedTrack, remote *webrtc.TrackRemote, layer int, levelExt uint8) {
-	id := MakeTrackID(peer.id, spec.Source)
+func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.TrackRemote, layer int, levelExt uint8) {
+	id := MakeTrackID(pub.id, spec.Source)
 	ss.mu.Lock()
-	if peer.isClosed() || ss.peers[peer.id] != peer {
+	if !ss.currentLocked(pub) {
 		ss.mu.Unlock()
 		return
 	}
 	t, ok := ss.tracks[id]
-	isNew := !ok || t.owner != peer
+	isNew := !ok || !pub.owns(t)
 	if isNew {
 		var err error
-		t, err = newUpTrack(peer, spec, remote.Kind())
+		t, err = newUpTrack(ss, pub, spec, remote.Kind(), remote.Codec().MimeType)
 		if err != nil {
 			ss.mu.Unlock()
-			peer.log.Warn("cannot forward a published track", "track", string(id), "err", err)
+			pub.log.Warn("cannot forward a published track", "track", string(id), "err", err)
 			return
 		}
 		ss.tracks[id] = t
 	}
 	if layer >= t.layers() {
 		ss.mu.Unlock()
-		peer.log.Warn("published layer not declared", "track", string(id), "rid", remote.RID())
+		pub.log.Warn("published layer not declared", "track", string(id), "rid", remote.RID())
 		return
 	}
 	t.readers.Add(1)
-	peer.wg.Go(func() { t.read(remote, layer, levelExt) })
+	pub.wg.Go(func() { t.read(remote, layer, levelExt) })
 	if isNew {
 		for _, o := range ss.peers {
 			ss.reconcileLocked(o)
 		}
+		ss.tracksChangedLocked()
 	}
 	ss.mu.Unlock()
 	if isNew {
@@ -195,6 +294,7 @@ func (ss *Session) readerDone(t *upTrack) {
 	for _, o := range ss.peers {
 		ss.reconcileLocked(o)
 	}
+	ss.tracksChangedLocked()
 	ss.mu.Unlock()
 	ss.srv.events.TrackUnpublished(ss.class, t.info)
 }
@@ -338,5 +438,14 @@ func (ss *Session) tick(now time.Time) {
 	}
 	for _, p := range peers {
 		p.tick(now)
+	}
+	ss.mu.Lock()
+	viewers := make([]*Viewer, 0, len(ss.viewers))
+	for v := range ss.viewers {
+		viewers = append(viewers, v)
+	}
+	ss.mu.Unlock()
+	for _, v := range viewers {
+		v.tick(now)
 	}
 }

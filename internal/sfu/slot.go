@@ -20,52 +20,84 @@ import (
 // change needs no renegotiation and the browser's receiver just sees a
 // stream that continues with a keyframe.
 type slot struct {
-	p     *Peer
+	c     *downConn
 	kind  webrtc.RTPCodecType
 	tr    *webrtc.RTPTransceiver
 	track *downTrack
 	ssrc  uint32
-	mid   string // set once the transceiver is negotiated; guarded by p.mu
+	mid   string // set once the transceiver is negotiated; guarded by the owner's lock
 
-	// Guarded by p.mu.
+	// Guarded by the lock of the slot's owner (Peer or Viewer).
 	up    *upTrack
 	sel   *bwe.Selector // nil for a track without simulcast
 	req   VideoRequest
 	layer int // the layer asked of the forwarder
 
-	// The forwarding and RTCP goroutines read these without p.mu.
+	// The forwarding and RTCP goroutines read these without a lock.
 	sub atomic.Pointer[fanout.Subscriber]
 	upA atomic.Pointer[upTrack]
 
-	// The newest packet written, to continue from when the slot moves to
-	// another track: sequence number (bit 16 set once written), timestamp
-	// and wall-clock time.
-	lastSeq atomic.Uint32
+	// cont keeps the stream continuous across tracks.
+	cont continuity
+}
+
+// newSlot adds a send-only transceiver to c's connection and starts
+// reading its RTCP. mimes lists the codecs the slot may send (nil: the
+// interactive ones, Opus or VP8).
+func newSlot(c *downConn, kind webrtc.RTPCodecType, name string, mimes []string) (*slot, error) {
+	if mimes == nil {
+		mimes = []string{webrtc.MimeTypeOpus}
+		if kind == webrtc.RTPCodecTypeVideo {
+			mimes = []string{webrtc.MimeTypeVP8}
+		}
+	}
+	track := newDownTrack(kind, mimes, name)
+	tr, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: slot transceiver: %w", err)
+	}
+	sl := &slot{c: c, kind: kind, tr: tr, track: track}
+	if enc := tr.Sender().GetParameters().Encodings; len(enc) > 0 {
+		sl.ssrc = uint32(enc[0].SSRC)
+	}
+	c.wg.Go(sl.readRTCP)
+	return sl, nil
+}
+
+// continuity remembers where a stream stands (its newest sequence number,
+// timestamp and when it was sent) so that the next track sent on the same
+// SSRC continues it: a receiver sees one stream that goes on with a
+// keyframe, not a new one.
+type continuity struct {
+	lastSeq atomic.Uint32 // bit 16 set once a packet was written
 	lastTS  atomic.Uint32
 	lastAt  atomic.Int64
 }
 
-// newSlot adds a send-only transceiver to p's subscriber connection and
-// starts reading its RTCP.
-func newSlot(p *Peer, kind webrtc.RTPCodecType) (*slot, error) {
-	n := len(p.audio)
-	mime, prefix := webrtc.MimeTypeOpus, "a"
-	if kind == webrtc.RTPCodecTypeVideo {
-		n = len(p.video)
-		mime, prefix = webrtc.MimeTypeVP8, "v"
+// note records a packet written. Writes for one stream come from one
+// layer's forwarding goroutine at a time, and retransmissions, which are
+// older and ignored here.
+func (c *continuity) note(b []byte) {
+	if len(b) < 12 {
+		return
 	}
-	name := fmt.Sprintf("%s%d", prefix, n)
-	track := newDownTrack(kind, mime, name)
-	tr, err := p.sub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		return nil, fmt.Errorf("sfu: slot transceiver: %w", err)
+	seq := uint32(binary.BigEndian.Uint16(b[2:]))
+	if last := c.lastSeq.Load(); last&0x10000 == 0 || uint16(seq-last) < 0x8000 {
+		c.lastSeq.Store(seq | 0x10000)
+		c.lastTS.Store(binary.BigEndian.Uint32(b[4:]))
+		c.lastAt.Store(time.Now().UnixNano())
 	}
-	sl := &slot{p: p, kind: kind, tr: tr, track: track}
-	if enc := tr.Sender().GetParameters().Encodings; len(enc) > 0 {
-		sl.ssrc = uint32(enc[0].SSRC)
+}
+
+// next returns the sequence number and timestamp the next track starts
+// at: right after the last packet, the wall-clock gap later; random for a
+// stream that has sent nothing.
+func (c *continuity) next(clock uint32) (uint16, uint32) {
+	if last := c.lastSeq.Load(); last&0x10000 != 0 {
+		gap := max(time.Duration(time.Now().UnixNano()-c.lastAt.Load()), time.Millisecond)
+		return uint16(last) + 1, c.lastTS.Load() + uint32(gap.Seconds()*float64(clock))
 	}
-	p.wg.Go(sl.readRTCP)
-	return sl, nil
+	return uint16(rand.Uint32()), rand.Uint32()
 }
 
 // subscriber returns the slot's forwarder subscription, or nil.
@@ -74,38 +106,25 @@ func (sl *slot) subscriber() *fanout.Subscriber { return sl.sub.Load() }
 // Write sends one rewritten packet to the participant; the forwarder calls
 // it. It notes where the stream stands, for the next track of the slot.
 func (sl *slot) Write(b []byte) (int, error) {
-	if len(b) >= 12 {
-		seq := uint32(binary.BigEndian.Uint16(b[2:]))
-		if last := sl.lastSeq.Load(); last&0x10000 == 0 || uint16(seq-last) < 0x8000 {
-			sl.lastSeq.Store(seq | 0x10000)
-			sl.lastTS.Store(binary.BigEndian.Uint32(b[4:]))
-			sl.lastAt.Store(time.Now().UnixNano())
-		}
-	}
+	sl.cont.note(b)
 	n, err := sl.track.Write(b)
 	if err == nil {
-		sl.p.packets.Add(1)
-		sl.p.bytes.Add(uint64(len(b)))
+		sl.c.packets.Add(1)
+		sl.c.bytes.Add(uint64(len(b)))
 	}
 	return n, err
 }
 
 // assign makes the slot carry t, for a subscriber whose tile is req.
 func (sl *slot) assign(t *upTrack, req VideoRequest) error {
-	clock := uint32(90000)
-	if t.kind == webrtc.RTPCodecTypeAudio {
-		clock = 48000
+	if !sl.track.setCodec(t.info.Codec) {
+		return fmt.Errorf("sfu: the receiver did not negotiate %s", t.info.Codec)
 	}
-	firstSeq, firstTS := uint16(rand.Uint32()), rand.Uint32()
-	if last := sl.lastSeq.Load(); last&0x10000 != 0 {
-		firstSeq = uint16(last) + 1
-		gap := max(time.Duration(time.Now().UnixNano()-sl.lastAt.Load()), time.Millisecond)
-		firstTS = sl.lastTS.Load() + uint32(gap.Seconds()*float64(clock))
-	}
+	firstSeq, firstTS := sl.cont.next(t.clockRate())
 	sl.sel, sl.layer = nil, 0
 	if t.kind == webrtc.RTPCodecTypeVideo {
 		if t.layers() > 1 {
-			sel, err := bwe.New(bwe.Options{Layers: sl.p.ss.srv.cfg.Layers[:t.layers()], Hold: sl.p.ss.srv.cfg.LayerHold})
+			sel, err := bwe.New(bwe.Options{Layers: sl.c.srv.cfg.Layers[:t.layers()], Hold: sl.c.srv.cfg.LayerHold})
 			if err != nil {
 				return err
 			}
@@ -116,7 +135,7 @@ func (sl *slot) assign(t *upTrack, req VideoRequest) error {
 		}
 	}
 	sub, err := t.fwd.Add(fanout.SubscriberOptions{
-		Name:   string(sl.p.id) + "←" + string(t.info.ID),
+		Name:   sl.c.name + "←" + string(t.info.ID),
 		Writer: sl, SSRC: sl.ssrc,
 		FirstSeq: firstSeq, FirstTimestamp: firstTS, FirstPictureID: uint16(rand.Uint32()) & 0x7fff,
 		Layer: sl.layer,
@@ -142,7 +161,7 @@ func (sl *slot) release() {
 // choose picks the layer for the slot's video given its share of the
 // estimate, switches to it, and returns the bitrate it takes.
 func (sl *slot) choose(now time.Time, share int) int {
-	layers := sl.p.ss.srv.cfg.Layers
+	layers := sl.c.srv.cfg.Layers
 	want := 0
 	switch {
 	case sl.req.Width == 0 || sl.req.Height == 0:
@@ -171,7 +190,7 @@ func (sl *slot) choose(now time.Time, share int) int {
 // requests passed on through the throttle, REMB and receiver reports for
 // the estimate and the quality.
 func (sl *slot) readRTCP() {
-	p := sl.p
+	p := sl.c
 	for {
 		pkts, _, err := sl.tr.Sender().ReadRTCP()
 		if err != nil {

@@ -84,10 +84,10 @@ func (p *Peer) Stats(now time.Time) PeerStats {
 	p.mu.Unlock()
 	return PeerStats{
 		Class: p.ss.class, Participant: p.id,
-		PacketsSent: p.packets.Load(), BytesSent: p.bytes.Load(),
-		Nacked: p.nacked.Load(), Retransmitted: p.rtx.Load(),
-		Loss:     float64(p.loss.Load()) / 256,
-		RTT:      time.Duration(p.rtt.Load()),
+		PacketsSent: p.down.packets.Load(), BytesSent: p.down.bytes.Load(),
+		Nacked: p.down.nacked.Load(), Retransmitted: p.down.rtx.Load(),
+		Loss:     p.down.lossFraction(),
+		RTT:      time.Duration(p.down.rtt.Load()),
 		Estimate: est, Quality: q,
 	}
 }

@@ -3,7 +3,11 @@ package sfu
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,9 +41,14 @@ func ridLayer(rid string) (int, bool) {
 // upTrack is one published track: its forwarder (shared cache, rewriter per
 // subscriber) and what the session needs to know about it.
 type upTrack struct {
-	owner *Peer
+	ss    *Session
+	owner *Peer   // the participant who publishes it; nil for a broadcast ingest
+	ing   *Ingest // the broadcast ingest that publishes it; nil for a participant
+	pc    *webrtc.PeerConnection
+	log   *slog.Logger
 	info  TrackInfo
 	kind  webrtc.RTPCodecType
+	codec rewrite.Codec
 	fwd   *fanout.Forwarder
 
 	// ssrc of each layer, for PLIs; 0 until the layer's first packet.
@@ -57,19 +66,96 @@ type upTrack struct {
 	// (Unix ns). Only the track's read loop writes them.
 	loudness atomic.Uint32
 	levelAt  atomic.Int64
+
+	// rx counts each layer's packets and losses (a broadcast ingest's
+	// health); only the layer's read loop calls count.
+	rx [maxLayers]rxCount
 }
 
-// newUpTrack builds the forwarder of a track published by p.
-func newUpTrack(p *Peer, spec PublishedTrack, kind webrtc.RTPCodecType) (*upTrack, error) {
-	t := &upTrack{owner: p, kind: kind, info: TrackInfo{
-		ID: MakeTrackID(p.id, spec.Source), Participant: p.id, Source: spec.Source,
-	}}
+// rxCount counts the packets of one received stream and those lost, from
+// its sequence numbers as RFC 3550's receiver statistics do: expected
+// (highest extended number − first + 1) minus received.
+type rxCount struct {
+	started  bool
+	first    uint32
+	highest  uint32 // extended with the count of wraps
+	received uint64
+	lost     atomic.Uint64
+}
+
+// count records one packet.
+func (c *rxCount) count(pkt []byte) {
+	if len(pkt) < 12 {
+		return
+	}
+	seq := binary.BigEndian.Uint16(pkt[2:])
+	if !c.started {
+		c.started, c.first, c.highest = true, uint32(seq), uint32(seq)
+	} else if d := seq - uint16(c.highest); d != 0 && d < 0x8000 {
+		c.highest += uint32(d)
+	}
+	c.received++
+	expected := uint64(c.highest-c.first) + 1
+	if expected > c.received {
+		c.lost.Store(expected - c.received)
+	} else {
+		c.lost.Store(0)
+	}
+}
+
+// publisher is who publishes a track: a participant's Peer or a broadcast
+// Ingest, with the connection keyframe requests go to.
+type publisher struct {
+	peer *Peer
+	ing  *Ingest
+	id   ParticipantID
+	pc   *webrtc.PeerConnection
+	wg   *sync.WaitGroup // the read loops of its tracks
+	log  *slog.Logger
+}
+
+// owns reports whether t is published by pub.
+func (pub publisher) owns(t *upTrack) bool { return t.owner == pub.peer && t.ing == pub.ing }
+
+// codecOf maps a negotiated codec to the rewriter's codec and clock rate.
+func codecOf(mime string) (rewrite.Codec, uint32, error) {
+	switch {
+	case strings.EqualFold(mime, webrtc.MimeTypeVP8):
+		return rewrite.VP8, 90000, nil
+	case strings.EqualFold(mime, webrtc.MimeTypeH264):
+		return rewrite.H264, 90000, nil
+	case strings.EqualFold(mime, webrtc.MimeTypeOpus):
+		return rewrite.Audio, 48000, nil
+	}
+	return 0, 0, fmt.Errorf("sfu: codec %q is not forwarded", mime)
+}
+
+// newUpTrack builds the forwarder of a track published by pub in codec
+// mime.
+func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTPCodecType, mime string) (*upTrack, error) {
+	if mime == "" {
+		// The interactive classes negotiate one codec per kind.
+		mime = webrtc.MimeTypeVP8
+		if kind == webrtc.RTPCodecTypeAudio {
+			mime = webrtc.MimeTypeOpus
+		}
+	}
+	codec, clock, err := codecOf(mime)
+	if err != nil {
+		return nil, err
+	}
+	if (codec == rewrite.Audio) != (kind == webrtc.RTPCodecTypeAudio) {
+		return nil, fmt.Errorf("sfu: codec %s on a %s track", mime, kind)
+	}
+	id := MakeTrackID(pub.id, spec.Source)
+	t := &upTrack{
+		ss: ss, owner: pub.peer, ing: pub.ing, pc: pub.pc, kind: kind, codec: codec,
+		log: pub.log.With("track", string(id)),
+		info: TrackInfo{ID: id, Participant: pub.id, Source: spec.Source, Codec: mime},
+	}
 	layers := 1
-	codec, clock := rewrite.VP8, uint32(90000)
-	if kind == webrtc.RTPCodecTypeAudio {
-		codec, clock = rewrite.Audio, 48000
-	} else if spec.Simulcast {
-		layers = min(len(p.ss.srv.cfg.Layers), maxLayers)
+	if kind == webrtc.RTPCodecTypeVideo && spec.Simulcast {
+		layers = min(len(ss.srv.cfg.Layers), maxLayers)
 		t.info.Layers = append([]string(nil), rids[:layers]...)
 	}
 	for i := range layers {
@@ -82,14 +168,22 @@ func newUpTrack(p *Peer, spec PublishedTrack, kind webrtc.RTPCodecType) (*upTrac
 	fwd, err := fanout.New(fanout.Options{
 		Codec: codec, ClockRate: clock, Layers: layers,
 		RequestKeyframe: t.sendPLI,
-		Batch:           p.ss.srv.batch,
-		Logger:          p.log.With("track", string(t.info.ID)),
+		Batch:           ss.srv.batch,
+		Logger:          t.log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	t.fwd = fwd
 	return t, nil
+}
+
+// clockRate returns the track's RTP clock rate.
+func (t *upTrack) clockRate() uint32 {
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		return 48000
+	}
+	return 90000
 }
 
 // layers returns the number of layers of the track.
@@ -105,8 +199,8 @@ func (t *upTrack) sendPLI(layer int) {
 	if ssrc == 0 {
 		return
 	}
-	if err := t.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
-		t.owner.ss.srv.counters.plis.Add(1)
+	if err := t.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+		t.ss.srv.counters.plis.Add(1)
 	}
 }
 
@@ -124,7 +218,7 @@ func (t *upTrack) requestKeyframe(layer int) {
 // read forwards one layer of the track until it ends. It runs on its own
 // goroutine, the only one that calls Forward for this layer.
 func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
-	defer t.owner.ss.readerDone(t)
+	defer t.ss.readerDone(t)
 	t.ssrc[layer].Store(uint32(remote.SSRC()))
 	kf := t.subKF[layer]
 	buf := make([]byte, 1500)
@@ -132,12 +226,15 @@ func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
 		n, _, err := remote.Read(buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				t.owner.log.Debug("published track read ended", "track", string(t.info.ID), "layer", layer, "err", err)
+				t.log.Debug("published track read ended", "layer", layer, "err", err)
 			}
 			return
 		}
 		now := time.Now()
 		pkt := buf[:n]
+		if t.ing != nil {
+			t.ing.observe(t, layer, pkt, now)
+		}
 		if levelExt != 0 {
 			t.observeLevel(pkt, levelExt, now)
 		}
@@ -145,12 +242,12 @@ func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
 			// The throttle of subscriber requests learns of keyframes
 			// too, so that it re-asks only when none came.
 			var p rewrite.Packet
-			if rewrite.Parse(&p, pkt, rewrite.VP8, layer, now) == nil && p.Keyframe {
+			if rewrite.Parse(&p, pkt, t.codec, layer, now) == nil && p.Keyframe {
 				kf.Keyframe()
 			}
 		}
 		if err := t.fwd.Forward(layer, pkt, now); err != nil {
-			t.owner.ss.srv.counters.dropped.Add(1)
+			t.ss.srv.counters.dropped.Add(1)
 		}
 		if t.kind == webrtc.RTPCodecTypeVideo {
 			t.pollKeyframes()

@@ -67,6 +67,9 @@ type TrackInfo struct {
 	// Layers lists the simulcast layers by RID, lowest first; empty for a
 	// track without simulcast.
 	Layers []string `json:"layers,omitempty"`
+	// Codec is the track's codec as its MIME type: "video/VP8",
+	// "video/H264" or "audio/opus".
+	Codec string `json:"codec,omitempty"`
 }
 
 // PublishedTrack is what a client declares for one m-line of its publisher

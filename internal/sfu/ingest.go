@@ -1,0 +1,362 @@
+package sfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/liveclass/liveclass/internal/apperr"
+	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/webrtc/v4"
+)
+
+// disconnectGrace is how long a broadcast connection may stay
+// ICE-disconnected before it counts as gone: long enough for a Wi-Fi
+// hiccup, short enough that an encoder reconnecting (OBS retries after a
+// few seconds) finds its old publish ended.
+const disconnectGrace = 3 * time.Second
+
+// gatherTimeout bounds the wait for the server's candidates, which go in
+// the answer (WHIP and WHEP clients need not trickle). With the shared
+// UDP mux gathering takes microseconds; the bound is for a stuck TURN or
+// mDNS lookup.
+const gatherTimeout = 5 * time.Second
+
+// Ingest is a broadcast publisher (WHIP): one PeerConnection offered by
+// the client (a browser's camera or screen in VP8 simulcast, or an
+// encoder's H.264 and Opus), whose tracks are published in the class's
+// Session as a participant's are: TrackPublished fires, participants see
+// them, and broadcast viewers and taps receive them.
+type Ingest struct {
+	ss   *Session
+	id   ParticipantID
+	pc   *webrtc.PeerConnection
+	log  *slog.Logger
+	wg   sync.WaitGroup // read loops of the published layers
+	done chan struct{}
+
+	closing   sync.Once
+	connected atomic.Bool
+	started   time.Time
+
+	mu      sync.Mutex
+	remotes []*webrtc.TrackRemote
+	timer   *time.Timer // ends the ingest after disconnectGrace
+	ended   bool        // Close has begun: no timer, no more remotes
+	win     rateWindow
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	frames  atomic.Uint64 // video frames of the highest layer received
+}
+
+// IngestStats describes what a broadcast publisher sends, for the stream
+// health the presenter sees.
+type IngestStats struct {
+	// Codec is the video codec ("video/VP8", "video/H264"), or the audio
+	// codec when only audio is published; "" before media arrives.
+	Codec string
+	// Layers is the number of simulcast layers of the video (1 without
+	// simulcast; 0 without video).
+	Layers int
+	// BitrateBps is the bitrate received over all tracks and layers since
+	// the previous call of Stats (or since the start), bits per second.
+	BitrateBps int
+	// FrameRate is the frame rate of the highest video layer over the same
+	// window, frames per second.
+	FrameRate float64
+	// PacketsLost counts packets never received (from gaps in sequence
+	// numbers, net of late arrivals), over all tracks and layers.
+	PacketsLost uint64
+	// Packets counts the RTP packets received.
+	Packets uint64
+}
+
+// rateWindow turns running totals into rates between two Stats calls.
+type rateWindow struct {
+	at            time.Time
+	bytes, frames uint64
+	bps           int
+	fps           float64
+}
+
+// minWindow is the shortest window a rate is measured over; a Stats call
+// sooner than that after the previous one returns the previous rates.
+const minWindow = 250 * time.Millisecond
+
+// Ingest accepts a broadcast publisher's WHIP offer for a class as
+// participant p and returns the Ingest and the answer, which carries all
+// the server's candidates. An earlier Ingest of the same participant is
+// closed first (the caller decides whether a second publisher may replace
+// a connected one). A malformed offer, or one with nothing the server can
+// receive, is an apperr.Invalid error.
+func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (*Ingest, string, error) {
+	if p == "" {
+		return nil, "", apperr.Field("participant", "participant is required")
+	}
+	if offerSDP == "" {
+		return nil, "", apperr.Field("sdp", "offer is empty")
+	}
+	ss, done, err := s.enter(class)
+	if err != nil {
+		return nil, "", err
+	}
+	defer done()
+	pc, err := s.ingAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("sfu: ingest connection: %w", err)
+	}
+	ing := &Ingest{
+		ss: ss, id: p, pc: pc, done: make(chan struct{}), started: time.Now(),
+		log: s.log.With("class", string(class), "participant", string(p), "role", "ingest"),
+	}
+	ing.win.at = ing.started
+	pc.OnTrack(ing.onTrack)
+	pc.OnConnectionStateChange(ing.stateChange)
+
+	ss.mu.Lock()
+	old := ss.ingests[p]
+	ss.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	ss.mu.Lock()
+	if old := ss.ingests[p]; old != nil {
+		// A concurrent publish of the same participant won; this one
+		// replaces it as well.
+		ss.mu.Unlock()
+		old.Close()
+		ss.mu.Lock()
+	}
+	ss.ingests[p] = ing
+	ss.mu.Unlock()
+
+	answer, err := answerOffer(pc, offerSDP, webrtc.RTPTransceiverDirectionRecvonly)
+	if err != nil {
+		ing.Close()
+		return nil, "", err
+	}
+	return ing, answer, nil
+}
+
+// answerOffer applies a client's offer, checks that some m-line was
+// accepted in the direction the server takes (recvonly for a publisher,
+// sendonly for a viewer), and returns the answer with every local
+// candidate in it.
+func answerOffer(pc *webrtc.PeerConnection, offer string, dir webrtc.RTPTransceiverDirection) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", apperr.Wrap(apperr.Invalid, err, "offer")
+	}
+	accepted := false
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Mid() == "" {
+			continue
+		}
+		switch dir {
+		case webrtc.RTPTransceiverDirectionRecvonly:
+			accepted = accepted || len(tr.Receiver().GetParameters().Codecs) > 0
+		default:
+			accepted = accepted || (tr.Sender() != nil && len(tr.Sender().GetParameters().Codecs) > 0)
+		}
+	}
+	if !accepted {
+		what := "no audio or video the server can receive (VP8, H.264 or Opus)"
+		if dir != webrtc.RTPTransceiverDirectionRecvonly {
+			what = "no audio or video m-line the server can send (VP8, H.264 or Opus)"
+		}
+		return "", apperr.New(apperr.Invalid, "offer has %s", what)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", apperr.Wrap(apperr.Invalid, err, "answer")
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", apperr.Wrap(apperr.Invalid, err, "answer")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gatherTimeout)
+	defer cancel()
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		// Send what was gathered: the host candidates of the mux come
+		// first and are usually all a client needs.
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// onTrack starts forwarding a published track (one call per simulcast
+// layer). Video is the camera and audio the microphone, as for a
+// participant who declares nothing.
+func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	spec := PublishedTrack{Source: SourceCamera, Simulcast: remote.RID() != ""}
+	if remote.Kind() == webrtc.RTPCodecTypeAudio {
+		spec.Source = SourceMic
+	}
+	layer, ok := ridLayer(remote.RID())
+	if !ok {
+		ing.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())
+		return
+	}
+	var levelExt uint8
+	if remote.Kind() == webrtc.RTPCodecTypeAudio {
+		for _, e := range receiver.GetParameters().HeaderExtensions {
+			if e.URI == uriAudioLevel {
+				levelExt = uint8(e.ID)
+			}
+		}
+	}
+	ing.mu.Lock()
+	if ing.ended {
+		ing.mu.Unlock()
+		return
+	}
+	ing.remotes = append(ing.remotes, remote)
+	ing.mu.Unlock()
+	ing.ss.publish(publisher{ing: ing, id: ing.id, pc: ing.pc, wg: &ing.wg, log: ing.log}, spec, remote, layer, levelExt)
+}
+
+// stateChange ends the ingest when its connection fails or closes, or
+// stays disconnected for disconnectGrace.
+func (ing *Ingest) stateChange(s webrtc.PeerConnectionState) {
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		ing.connected.Store(true)
+		ing.mu.Lock()
+		if ing.timer != nil {
+			ing.timer.Stop()
+			ing.timer = nil
+		}
+		ing.mu.Unlock()
+	case webrtc.PeerConnectionStateDisconnected:
+		ing.connected.Store(false)
+		ing.mu.Lock()
+		if ing.timer == nil && !ing.ended {
+			ing.timer = time.AfterFunc(disconnectGrace, ing.Close)
+		}
+		ing.mu.Unlock()
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		ing.connected.Store(false)
+		// Not on Pion's goroutine: Close closes the connection and waits
+		// for its readers.
+		go ing.Close()
+	}
+}
+
+// observe counts a packet of one of the ingest's tracks. It runs on the
+// layer's read loop.
+func (ing *Ingest) observe(t *upTrack, layer int, pkt []byte, _ time.Time) {
+	ing.packets.Add(1)
+	ing.bytes.Add(uint64(len(pkt)))
+	if t.kind == webrtc.RTPCodecTypeVideo && layer == t.layers()-1 && len(pkt) > 1 && pkt[1]&0x80 != 0 {
+		ing.frames.Add(1)
+	}
+	t.rx[layer].count(pkt)
+}
+
+// Participant returns the participant the ingest publishes as.
+func (ing *Ingest) Participant() ParticipantID { return ing.id }
+
+// Done is closed when the ingest has ended: Close, or its connection
+// failed, closed, or stayed disconnected for a few seconds.
+func (ing *Ingest) Done() <-chan struct{} { return ing.done }
+
+// Connected reports whether the connection is up now.
+func (ing *Ingest) Connected() bool { return ing.connected.Load() }
+
+// Stats returns what the publisher sends; the rates are over the time
+// since the previous call.
+func (ing *Ingest) Stats() IngestStats {
+	st := IngestStats{Packets: ing.packets.Load()}
+	ss := ing.ss
+	ss.mu.Lock()
+	var video, audio *upTrack
+	for _, t := range ss.tracks {
+		if t.ing != ing {
+			continue
+		}
+		for i := range t.layers() {
+			st.PacketsLost += t.rx[i].lost.Load()
+		}
+		if t.kind == webrtc.RTPCodecTypeVideo {
+			video = t
+		} else {
+			audio = t
+		}
+	}
+	ss.mu.Unlock()
+	switch {
+	case video != nil:
+		st.Codec, st.Layers = video.info.Codec, video.layers()
+	case audio != nil:
+		st.Codec = audio.info.Codec
+	}
+	now := time.Now()
+	bytes, frames := ing.bytes.Load(), ing.frames.Load()
+	ing.mu.Lock()
+	defer ing.mu.Unlock()
+	w := &ing.win
+	if d := now.Sub(w.at); d >= minWindow {
+		w.bps = int(float64(bytes-w.bytes) * 8 / d.Seconds())
+		w.fps = float64(frames-w.frames) / d.Seconds()
+		w.at, w.bytes, w.frames = now, bytes, frames
+	}
+	st.BitrateBps, st.FrameRate = w.bps, w.fps
+	return st
+}
+
+// Close ends the publish: its tracks are unpublished (viewers keep their
+// connections and wait for the next publisher), the connection is closed.
+// It is safe to call more than once.
+func (ing *Ingest) Close() {
+	ing.closing.Do(func() {
+		ss := ing.ss
+		var gone []TrackInfo
+		ss.mu.Lock()
+		if ss.ingests[ing.id] == ing {
+			delete(ss.ingests, ing.id)
+		}
+		for id, t := range ss.tracks {
+			if t.ing == ing {
+				delete(ss.tracks, id)
+				gone = append(gone, t.info)
+			}
+		}
+		if len(gone) > 0 {
+			for _, o := range ss.peers {
+				ss.reconcileLocked(o)
+			}
+			ss.tracksChangedLocked()
+		}
+		ss.mu.Unlock()
+
+		ing.mu.Lock()
+		ing.ended = true
+		if ing.timer != nil {
+			ing.timer.Stop()
+			ing.timer = nil
+		}
+		remotes := ing.remotes
+		ing.mu.Unlock()
+		if err := ing.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+			ing.log.Debug("closing ingest connection", "err", err)
+		}
+		// As for a Peer: a read that began while the connection was
+		// closing may not end by itself.
+		now := time.Now()
+		for _, r := range remotes {
+			_ = r.SetReadDeadline(now)
+		}
+		ing.wg.Wait()
+		ing.connected.Store(false)
+		close(ing.done)
+		ss.dropIfIdle()
+		for _, t := range gone {
+			ss.srv.events.TrackUnpublished(ss.class, t)
+		}
+	})
+}

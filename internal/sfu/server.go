@@ -119,13 +119,13 @@ type Server struct {
 	// ingAPI and viewAPI serve the broadcast: WHIP publishers and WHEP
 	// viewers.
 	ingAPI, viewAPI *webrtc.API
-	udpMux         ice.UDPMux
-	tcpMux         ice.TCPMux
-	tcpListener    net.Listener
-	turn           *turn.Server
-	turnConns      []net.PacketConn
-	iceServers     []webrtc.ICEServer
-	udpAddrs       []net.Addr
+	udpMux          ice.UDPMux
+	tcpMux          ice.TCPMux
+	tcpListener     net.Listener
+	turn            *turn.Server
+	turnConns       []net.PacketConn
+	iceServers      []webrtc.ICEServer
+	udpAddrs        []net.Addr
 	// batch brackets forwarding passes on the mux's sockets.
 	batch batchGroup
 

@@ -22,11 +22,11 @@ type Session struct {
 	blocked  map[TrackID]bool
 	speakers map[GroupID]ParticipantID
 	// The broadcast: its publishers (WHIP), viewers (WHEP) and taps.
-	ingests  map[ParticipantID]*Ingest
-	viewers  map[*Viewer]struct{}
-	taps     map[*tap]struct{}
-	stop     chan struct{} // closes the ticker; nil while it is not running
-	ticker   sync.WaitGroup
+	ingests map[ParticipantID]*Ingest
+	viewers map[*Viewer]struct{}
+	taps    map[*tap]struct{}
+	stop    chan struct{} // closes the ticker; nil while it is not running
+	ticker  sync.WaitGroup
 	// joining counts joins under way, during which the session must not
 	// be forgotten even if it is empty; guarded by srv.mu.
 	joining int

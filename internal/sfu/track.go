@@ -150,7 +150,7 @@ func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTP
 	id := MakeTrackID(pub.id, spec.Source)
 	t := &upTrack{
 		ss: ss, owner: pub.peer, ing: pub.ing, pc: pub.pc, kind: kind, codec: codec,
-		log: pub.log.With("track", string(id)),
+		log:  pub.log.With("track", string(id)),
 		info: TrackInfo{ID: id, Participant: pub.id, Source: spec.Source, Codec: mime},
 	}
 	layers := 1

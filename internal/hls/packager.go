@@ -143,6 +143,7 @@ type sender struct {
 // run is one ffmpeg process and the sockets that feed it.
 type run struct {
 	video, audio *net.UDPConn
+	pid          int
 	ready        atomic.Bool // ffmpeg has bound its ports
 	open         atomic.Bool // a keyframe with its parameters has passed
 }
@@ -394,6 +395,7 @@ func (p *Packager) runOnce(n int) error {
 		return fmt.Errorf("hls: start ffmpeg: %w", err)
 	}
 	p.log.Debug("hls: ffmpeg started", "pid", cmd.Process.Pid, "run", n, "dir", p.opt.Dir)
+	r.pid = cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	p.run.Store(r)

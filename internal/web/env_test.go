@@ -59,6 +59,7 @@ type env struct {
 type envOptions struct {
 	fixedClock     bool // start the clock at a fixed moment instead of real time
 	signupDisabled bool
+	hlsURL         func(store.ClassID, time.Time) string
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -89,7 +90,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	cs := classes.New(st, events.New(), signer, classes.Options{Now: clk.Now})
-	ui, err := web.New(web.Config{Classes: cs, Auth: as, Logger: log, SignupDisabled: o.signupDisabled})
+	ui, err := web.New(web.Config{Classes: cs, Auth: as, Logger: log, SignupDisabled: o.signupDisabled, HLSURL: o.hlsURL})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}

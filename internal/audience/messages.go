@@ -197,12 +197,33 @@ func decode(data []byte) (any, int64, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(m); err != nil {
+		// A field of the wrong JSON type is a bad field of a known
+		// message; anything else (an unknown field) is not this protocol.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, head.ID, apperr.Field(te.Field, "must be a JSON %s", jsonKind(te.Type.Kind().String()))
+		}
 		return nil, head.ID, apperr.New(apperr.Invalid, "%s: %v", head.Type, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, head.ID, apperr.New(apperr.Invalid, "trailing data after the message")
 	}
 	return m, head.ID, nil
+}
+
+// jsonKind names a Go kind as the JSON type that decodes into it.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "map", "struct":
+		return "object"
+	}
+	return "number"
 }
 
 // Server messages.

@@ -142,7 +142,7 @@ func (h *Hub) tickLoop() {
 			h.mu.Lock()
 			halls = halls[:0]
 			for id, hl := range h.halls {
-				if hl.ended && hl.idle() {
+				if hl.over() {
 					delete(h.halls, id)
 					continue
 				}
@@ -158,11 +158,11 @@ func (h *Hub) tickLoop() {
 	}
 }
 
-// idle reports whether nobody is connected.
-func (hl *hall) idle() bool {
+// over reports whether the class has ended and everyone has left.
+func (hl *hall) over() bool {
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
-	return len(hl.conns) == 0
+	return hl.ended && len(hl.conns) == 0
 }
 
 // countQueue hands counts to the goroutine that calls OnCount, the latest

@@ -66,7 +66,8 @@ export class Chat {
         if (!(b instanceof HTMLElement)) return;
         const { act = "", msg = "", user = "" } = b.dataset;
         if (act === "delete") ask(this.audience, { type: "chat.delete", message: msg }, err);
-        if (act === "mute") ask(this.audience, { type: "mute", user }, err);
+        if (act === "mute") ask(this.audience, { type: "mute", user, muted: true }, err);
+        if (act === "unmute") ask(this.audience, { type: "mute", user, muted: false }, err);
         if (act === "ban") ask(this.audience, { type: "ban", user }, err);
       });
     }
@@ -155,8 +156,8 @@ export class Polls {
         if (!q.value.trim()) return say(err, "Write a question.");
         if (options.length < 2 || options.length > 10) return say(err, "Give 2 to 10 options, one per line.");
         const ok = await ask(this.audience, { type: "poll.create", question: q.value.trim(), options, multiple: multiple.checked }, err);
+        // The poll itself arrives as a "poll" message, as to everyone.
         if (ok) {
-          if (ok.poll) this.set(ok.poll);
           q.value = opts.value = "";
           multiple.checked = false;
         }

@@ -63,7 +63,7 @@ function main(root) {
       /** @type {MediaStreamTrack | null} */ video: null,
       /** @type {MediaStreamTrack | null} */ mic: null,
     },
-    /** @type {{bitrate: number, fps: number, dropped: number, layers: number, source: string} | null} */
+    /** @type {{bitrate: number, fps: number, dropped: number, lost: number, layers: number, source: string} | null} */
     health: null,
   };
   /** @type {import("./rtc.js").Publish | null} */
@@ -289,7 +289,8 @@ function main(root) {
     byId("health-source").textContent = hl ? hl.source : "Nothing is being sent";
     byId("health-bitrate").textContent = hl ? `${(hl.bitrate / 1000).toFixed(0)} kbit/s` : "–";
     byId("health-fps").textContent = hl ? `${hl.fps.toFixed(0)} frames/s` : "–";
-    byId("health-dropped").textContent = hl ? String(hl.dropped) : "–";
+    byId("health-dropped").textContent = hl && hl.dropped >= 0 ? String(hl.dropped) : "–";
+    byId("health-lost").textContent = hl ? String(hl.lost) : "–";
     byId("health-layers").textContent = hl && hl.layers ? String(hl.layers) : "–";
   }
 
@@ -300,11 +301,13 @@ function main(root) {
    */
   function serverHealth(m) {
     if (pub) return;
-    const hl = m.health ?? m;
+    const hl = m;
+    if (!hl.bitrateBps && !hl.packets) return; // nothing is being received
     S.health = {
-      bitrate: hl.bitrateBps ?? hl.bitrate ?? 0,
-      fps: hl.frameRate ?? hl.fps ?? 0,
-      dropped: hl.packetsLost ?? hl.dropped ?? 0,
+      bitrate: hl.bitrateBps ?? 0,
+      fps: hl.frameRate ?? 0,
+      dropped: -1, // an encoder's own drops are not known to the server
+      lost: hl.packetsLost ?? 0,
       layers: hl.layers ?? 0,
       source: `Encoder${hl.codec ? ` (${hl.codec.replace(/^video\//, "")})` : ""}, as the server receives it`,
     };
@@ -324,6 +327,7 @@ function main(root) {
       polls.reset(m.polls ?? [], m.results ?? []);
       if (typeof m.viewers === "number") setViewers(m.viewers);
       if (m.stream) setStream(m.stream.state ?? m.stream);
+      if (m.health) serverHealth(m.health);
       if (typeof m.slowMode === "number") /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.slowMode);
     },
     onMessage: handle,
@@ -341,7 +345,7 @@ function main(root) {
   byId("slow-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const seconds = Number(/** @type {HTMLSelectElement} */ (byId("slow-mode")).value);
-    if (await ask(audience, { type: "slow", seconds }, byId("chat-error"))) {
+    if (await ask(audience, { type: "slowmode", seconds }, byId("chat-error"))) {
       notice(seconds ? `Slow mode: one message per ${seconds} seconds per viewer.` : "Slow mode is off.");
     }
   });
@@ -373,12 +377,33 @@ function main(root) {
       case "health":
         serverHealth(m);
         return;
+      case "slowmode":
+        /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.seconds);
+        return;
+      case "muted":
+        notice(m.muted ? `${nameOf(m.user)} is muted: they cannot chat.` : `${nameOf(m.user)} may chat again.`);
+        return;
+      case "banned":
+        notice(`${nameOf(m.user)} is banned from this class.`);
+        return;
       case "ended":
         ended();
         return;
       case "error":
         fail(reason(m));
     }
+  }
+
+  /**
+   * A viewer's name, from the chat they wrote.
+   * @param {string} user
+   */
+  function nameOf(user) {
+    for (const li of byId("chat-log").querySelectorAll("li")) {
+      const b = li.querySelector(`button[data-user="${CSS.escape(user)}"]`);
+      if (b) return li.querySelector(".who")?.textContent ?? "A viewer";
+    }
+    return "A viewer";
   }
 
   /** @param {number} n */

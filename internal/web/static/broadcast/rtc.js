@@ -133,11 +133,11 @@ export class Publish {
    * layer sent, frames the camera gave that were never encoded, and the
    * number of layers going out.
    * @param {{bytes: number, at: number}} last the previous reading, updated
-   * @returns {Promise<{bitrate: number, fps: number, dropped: number, layers: number}>}
+   * @returns {Promise<{bitrate: number, fps: number, dropped: number, lost: number, layers: number}>}
    */
   async health(last) {
     const stats = await this.pc.getStats();
-    let bytes = 0, fps = 0, encoded = 0, captured = 0, layers = 0;
+    let bytes = 0, fps = 0, encoded = 0, captured = 0, layers = 0, lost = 0;
     stats.forEach((s) => {
       if (s.type === "outbound-rtp" && s.kind === "video") {
         bytes += s.bytesSent ?? 0;
@@ -147,12 +147,13 @@ export class Publish {
       }
       if (s.type === "outbound-rtp" && s.kind === "audio") bytes += s.bytesSent ?? 0;
       if (s.type === "media-source" && s.kind === "video") captured = s.frames ?? captured;
+      if (s.type === "remote-inbound-rtp") lost += Math.max(0, s.packetsLost ?? 0);
     });
     const now = performance.now();
     const bitrate = last.at ? ((bytes - last.bytes) * 8 * 1000) / (now - last.at) : 0;
     last.bytes = bytes;
     last.at = now;
-    return { bitrate: Math.max(0, bitrate), fps, dropped: Math.max(0, captured - encoded), layers };
+    return { bitrate: Math.max(0, bitrate), fps, dropped: Math.max(0, captured - encoded), lost, layers };
   }
 }
 

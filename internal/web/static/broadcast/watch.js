@@ -78,14 +78,17 @@ function main(root) {
       chat.reset(m.chat ?? []);
       polls.reset(m.polls ?? [], m.results ?? []);
       if (typeof m.viewers === "number") setViewers(m.viewers);
-      if (m.stream) setStream(m.stream.state ?? m.stream);
-      if (m.slowMode) say(byId("chat-error"), "");
+      if (m.stream?.hls) S.hlsURL = m.stream.hls;
+      if (m.stream) setStream(m.stream.state);
+      slowNote(m.slowMode ?? 0);
+      if (m.muted) fail("A host has muted you: you can no longer write in the chat.");
     },
     onMessage: handle,
     onDropped: () => fail("The connection to the chat dropped. Reconnecting…"),
     onClosed: ({ code, error }) => {
       if (S.ended) return;
       if (code === 4010) return ended();
+      if (code === 4009) return fail("A host has removed you from this class.");
       const why = error ? reason(error) : "The chat connection was closed.";
       fail(code === 4003 || code === 4001 || code === 4009 ? `You cannot watch this class: ${why}` : why);
     },
@@ -116,20 +119,29 @@ function main(root) {
         setViewers(m.count ?? m.viewers ?? 0);
         return;
       case "stream":
+        if (m.hls) S.hlsURL = m.hls;
         setStream(m.state);
+        return;
+      case "slowmode":
+        slowNote(m.seconds);
         return;
       case "ended":
         ended();
         return;
       case "muted":
-        fail("A host has muted you: you can no longer write in the chat.");
+        if (m.user === S.you) fail(m.muted ? "A host has muted you: you can no longer write in the chat." : "");
         return;
       case "banned":
-        fail("A host has removed you from this class.");
+        if (m.user === S.you) fail("A host has removed you from this class.");
         return;
       case "error":
         fail(reason(m));
     }
+  }
+
+  /** @param {number} seconds */
+  function slowNote(seconds) {
+    byId("chat-slow").textContent = seconds > 0 ? `Slow mode: one message every ${seconds} seconds.` : "";
   }
 
   /** @param {number} n */

@@ -1,0 +1,33 @@
+package broadcast
+
+import (
+	"io"
+
+	"github.com/liveclass/liveclass/internal/sfu"
+	"github.com/liveclass/liveclass/internal/store"
+)
+
+// SFU is the media server as the service uses it.
+func SFU(s *sfu.Server) Media { return sfuMedia{s} }
+
+type sfuMedia struct{ s *sfu.Server }
+
+func (m sfuMedia) Ingest(class store.ClassID, p sfu.ParticipantID, offer string) (Ingest, string, error) {
+	ing, answer, err := m.s.Ingest(class, p, offer)
+	if err != nil {
+		return nil, "", err
+	}
+	return ing, answer, nil
+}
+
+func (m sfuMedia) View(class store.ClassID, v sfu.ParticipantID, offer string) (Viewer, string, error) {
+	vw, answer, err := m.s.View(class, v, offer)
+	if err != nil {
+		return nil, "", err
+	}
+	return vw, answer, nil
+}
+
+func (m sfuMedia) Tap(class store.ClassID, t sfu.TrackID, w io.Writer) (func(), error) {
+	return m.s.Tap(class, t, w)
+}

@@ -34,6 +34,7 @@ function main(root) {
     you: "",
     viewers: 0,
     ended: false,
+    wasLive: false,
     hlsURL: root.dataset.hls ?? "",
   };
   /** @type {import("./rtc.js").View | null} */
@@ -52,6 +53,8 @@ function main(root) {
       ended: "The class has ended",
     };
     let text = words[S.stream];
+    // Stopped on purpose after it was live: it may well come back.
+    if (S.stream === "offline" && S.wasLive) text = "The stream has stopped. Waiting for it to come back…";
     if (!text && S.mode === "") text = "Connecting…";
     stateEl.textContent = text;
     stateEl.hidden = text === "";
@@ -155,6 +158,7 @@ function main(root) {
     if (st === "ended") return ended();
     const was = S.stream;
     S.stream = st;
+    if (st === "live") S.wasLive = true;
     showState();
     // HLS has nothing to play until the stream is live: start (again) then.
     if (st === "live" && was !== "live" && S.mode === "hls") startHLS(S.hlsURL);

@@ -33,10 +33,9 @@ type source struct {
 
 // sourceOptions say what the source publishes.
 type sourceOptions struct {
-	codec  string // CodecH264 or CodecVP8
-	size   string // e.g. "640x360"
-	gop    int    // frames between keyframes (30 fps)
-	onSend func(pkt []byte, video bool)
+	codec string // CodecH264 or CodecVP8
+	size  string // e.g. "640x360"
+	gop   int    // frames between keyframes (30 fps)
 }
 
 // startSource starts ffmpeg and the two readers; onVideo and onAudio get

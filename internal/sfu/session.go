@@ -265,6 +265,8 @@ func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.Tr
 		pub.log.Warn("published layer not declared", "track", string(id), "rid", remote.RID())
 		return
 	}
+	// Known before the subscribers below ask for a keyframe of it.
+	t.ssrc[layer].Store(uint32(remote.SSRC()))
 	t.readers.Add(1)
 	pub.wg.Go(func() { t.read(remote, layer, levelExt) })
 	if isNew {

@@ -1,0 +1,430 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/liveclass/liveclass/internal/media/rewrite"
+	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// This file is the broadcast test clients: a WHIP publisher (VP8 simulcast
+// as a browser sends it, or H.264 and Opus as OBS does) and a WHEP viewer,
+// both plain Pion PeerConnections that exchange one offer and one answer
+// with the Server, as the HTTP endpoints do.
+
+// whipMode says what a test publisher sends.
+type whipMode int
+
+const (
+	whipVP8Simulcast whipMode = iota // camera in three VP8 layers, and Opus
+	whipH264                         // one H.264 stream, and Opus (OBS)
+)
+
+// whipPub is a test broadcast publisher. For VP8 it reuses the
+// interactive test client's senders (origin and layer bytes in every
+// payload, a keyframe on each PLI).
+type whipPub struct {
+	*client
+	ing  *Ingest
+	h264 *webrtc.TrackLocalStaticSample
+	opus *webrtc.TrackLocalStaticSample
+	// h264PLIs counts the keyframe requests of the H.264 stream.
+	h264PLIs atomic.Int64
+	h264Key  atomic.Bool
+	h264Sent atomic.Int64
+}
+
+// publishWHIP connects a publisher to the class through Server.Ingest and
+// starts sending.
+func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, origin byte, mode whipMode) *whipPub {
+	t.Helper()
+	c := &client{
+		t: t, name: name, origin: origin, done: make(chan struct{}),
+		mapping: map[string]TrackID{}, got: map[string]*received{}, byOrig: map[byte]int{}, drop: map[uint16]bool{},
+	}
+	var err error
+	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	w := &whipPub{client: c}
+	switch mode {
+	case whipVP8Simulcast:
+		for _, rid := range rids {
+			tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", string(name), webrtc.WithRTPStreamID(rid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.cams = append(c.cams, tr)
+		}
+		s, err := c.pub.AddTrack(c.cams[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range c.cams[1:] {
+			if err := s.AddEncoding(tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.camSender = s
+		mic, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", string(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mic = mic
+		if _, err := c.pub.AddTrack(mic); err != nil {
+			t.Fatal(err)
+		}
+	case whipH264:
+		if w.h264, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "camera", string(name)); err != nil {
+			t.Fatal(err)
+		}
+		if w.opus, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", string(name)); err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range []webrtc.TrackLocal{w.h264, w.opus} {
+			if _, err := c.pub.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(c.pub)
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	ing, answer, err := srv.Ingest(class, name, c.pub.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ing = ing
+	if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, string(name)+" publisher connected", func() bool {
+		return c.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
+	})
+	for _, tr := range c.pub.GetTransceivers() {
+		sender, mid := tr.Sender(), tr.Mid()
+		switch {
+		case sender == nil:
+		case mode == whipVP8Simulcast && sender == c.camSender:
+			for i, rid := range rids {
+				c.wantKey[i].Store(true)
+				c.wg.Go(func() { c.readPLI(sender, rid, i) })
+				c.wg.Go(func() { c.sendVideo(sender, mid, i) })
+			}
+		case mode == whipVP8Simulcast && tr.Kind() == webrtc.RTPCodecTypeAudio:
+			c.wg.Go(func() { c.sendAudio(sender, mid) })
+		case mode == whipH264 && tr.Kind() == webrtc.RTPCodecTypeVideo:
+			w.h264Key.Store(true)
+			c.wg.Go(func() { w.readH264PLI(sender) })
+			c.wg.Go(w.sendH264)
+		case mode == whipH264:
+			c.wg.Go(w.sendOpus)
+		}
+	}
+	t.Cleanup(w.close)
+	return w
+}
+
+// readH264PLI turns keyframe requests into an IDR.
+func (w *whipPub) readH264PLI(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				w.h264PLIs.Add(1)
+				w.h264Key.Store(true)
+			}
+		}
+	}
+}
+
+// h264Frame returns one synthetic Annex-B access unit: SPS, PPS and an IDR
+// slice for a keyframe, a non-IDR slice otherwise. The slices are large
+// enough to be fragmented (FU-A), as real frames are.
+func h264Frame(key bool, n int) []byte {
+	start := []byte{0, 0, 0, 1}
+	var b []byte
+	if key {
+		b = append(b, start...)
+		b = append(b, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8) // SPS
+		b = append(b, start...)
+		b = append(b, 0x68, 0xce, 0x3c, 0x80) // PPS
+	}
+	b = append(b, start...)
+	nal := byte(0x41) // non-IDR slice
+	size := 1500
+	if key {
+		nal, size = 0x65, 3000 // IDR slice
+	}
+	b = append(b, nal)
+	for i := range size {
+		b = append(b, byte(n+i)|0x01) // never a start code
+	}
+	return b
+}
+
+// sendH264 sends 60 frames a second, an IDR first and on each PLI.
+func (w *whipPub) sendH264() {
+	tick := time.NewTicker(time.Second / 60)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+		key := w.h264Key.Swap(false)
+		if err := w.h264.WriteSample(media.Sample{Data: h264Frame(key, n), Duration: time.Second / 60}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+		w.h264Sent.Add(1)
+	}
+}
+
+// sendOpus sends a 20 ms Opus frame every 20 ms.
+func (w *whipPub) sendOpus() {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+		if err := w.opus.WriteSample(media.Sample{Data: []byte{0xfc, w.origin, 1, 2}, Duration: 20 * time.Millisecond}); err != nil {
+			return
+		}
+		w.sentMic.Add(1)
+	}
+}
+
+// close stops sending and closes the connection (the ingest ends with
+// it).
+func (w *whipPub) close() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	close(w.done)
+	_ = w.pub.Close()
+	w.wg.Wait()
+	w.ing.Close()
+}
+
+// whepView is a test broadcast viewer.
+type whepView struct {
+	t    testing.TB
+	pc   *webrtc.PeerConnection
+	v    *Viewer
+	wg   sync.WaitGroup
+	done chan struct{}
+	// remb, when set, is sent as the viewer's REMB every 100 ms.
+	remb atomic.Int64
+
+	mu    sync.Mutex
+	video viewRecv
+	audio viewRecv
+}
+
+// viewRecv is what a viewer received on one m-line.
+type viewRecv struct {
+	ssrcs     []uint32
+	codecs    []string
+	pts       []uint8
+	seqs      []uint16
+	layers    []byte // origin layer of each VP8 packet
+	keyframes int
+	packets   int
+	firstAt   time.Time
+}
+
+// viewWHEP joins a viewer through Server.View with a recvonly offer of
+// one audio and one video m-line.
+func viewWHEP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID) *whepView {
+	t.Helper()
+	w := &whepView{t: t, done: make(chan struct{})}
+	var err error
+	if w.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if _, err := w.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.pc.OnTrack(w.onTrack)
+	offer, err := w.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(w.pc)
+	if err := w.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	v, answer, err := srv.View(class, name, w.pc.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.v = v
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	w.wg.Go(w.sendREMB)
+	t.Cleanup(w.close)
+	return w
+}
+
+// onTrack records the packets of one m-line.
+func (w *whepView) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	w.wg.Add(1)
+	defer w.wg.Done()
+	video := remote.Kind() == webrtc.RTPCodecTypeVideo
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		mime := remote.Codec().MimeType
+		codec := rewrite.Audio
+		switch {
+		case mime == webrtc.MimeTypeVP8:
+			codec = rewrite.VP8
+		case mime == webrtc.MimeTypeH264:
+			codec = rewrite.H264
+		}
+		var p rewrite.Packet
+		if rewrite.Parse(&p, buf[:n], codec, 0, time.Now()) != nil {
+			continue
+		}
+		var rp rtp.Packet
+		if rp.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		w.mu.Lock()
+		r := &w.audio
+		if video {
+			r = &w.video
+		}
+		if r.packets == 0 {
+			r.firstAt = time.Now()
+		}
+		r.packets++
+		if !slices.Contains(r.ssrcs, p.SSRC) {
+			r.ssrcs = append(r.ssrcs, p.SSRC)
+		}
+		if !slices.Contains(r.codecs, mime) {
+			r.codecs = append(r.codecs, mime)
+		}
+		if !slices.Contains(r.pts, p.PayloadType) {
+			r.pts = append(r.pts, p.PayloadType)
+		}
+		r.seqs = append(r.seqs, p.Seq)
+		if p.Keyframe {
+			r.keyframes++
+		}
+		if codec == rewrite.VP8 && len(rp.Payload) > originOff+1 {
+			r.layers = append(r.layers, rp.Payload[originOff+1])
+		}
+		w.mu.Unlock()
+	}
+}
+
+// sendREMB sends the capped estimate while one is set, as a browser
+// on a slow link does.
+func (w *whepView) sendREMB() {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+		w.mu.Lock()
+		ssrcs := slices.Clone(w.video.ssrcs)
+		w.mu.Unlock()
+		if r := w.remb.Load(); r > 0 && len(ssrcs) > 0 {
+			_ = w.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(r), SSRCs: ssrcs}})
+		}
+	}
+}
+
+// recv returns a copy of what arrived.
+func (w *whepView) recv() (video, audio viewRecv) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cp := func(r viewRecv) viewRecv {
+		r.ssrcs, r.codecs, r.pts = slices.Clone(r.ssrcs), slices.Clone(r.codecs), slices.Clone(r.pts)
+		r.seqs, r.layers = slices.Clone(r.seqs), slices.Clone(r.layers)
+		return r
+	}
+	return cp(w.video), cp(w.audio)
+}
+
+func (w *whepView) close() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	close(w.done)
+	_ = w.pc.Close()
+	w.wg.Wait()
+	w.v.Close()
+}
+
+// checkContinuous fails unless seqs, in arrival order, form one stream:
+// no jump forward of more than a few dozen numbers (a restart, or a
+// second stream on the same SSRC), and hardly a hole left once
+// retransmissions came (loopback drops a packet now and then on a busy
+// machine, and a NACK answered twice late can leave one).
+func checkContinuous(t testing.TB, what string, seqs []uint16) {
+	t.Helper()
+	if len(seqs) < 2 {
+		t.Fatalf("%s: %d packets", what, len(seqs))
+	}
+	ext := int64(seqs[0])
+	first, newest := ext, ext
+	seen := map[int64]bool{ext: true}
+	for i, s := range seqs[1:] {
+		d := int64(int16(s - uint16(newest)))
+		if d > 64 {
+			t.Fatalf("%s: packet %d has sequence number %d after %d: a jump of %d", what, i+1, s, uint16(newest), d)
+		}
+		x := newest + d
+		newest = max(newest, x)
+		seen[x] = true
+	}
+	holes := 0
+	for x := first; x <= newest-50; x++ { // the newest may still be coming
+		if !seen[x] {
+			holes++
+		}
+	}
+	if span := newest - first + 1; holes*100 > int(span) {
+		t.Fatalf("%s: %d of %d sequence numbers never arrived", what, holes, span)
+	}
+}

@@ -238,3 +238,27 @@ func TestSlowViewer(t *testing.T) {
 		}
 	}
 }
+
+// TestLoad runs the load tester small: every message reaches every
+// client, and the report adds up.
+func TestLoad(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	users := e.users("l", 40)
+	toks := make([]string, len(users))
+	for i, u := range users {
+		toks[i] = e.token(e.class, u, jointoken.RoleAttendee, nil)
+	}
+	rep, err := Load(context.Background(), LoadOptions{
+		URL: e.url + "/audience", Tokens: toks, Senders: 10, Rate: 20,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Joined != 40 || rep.Sent < 10 || rep.Refused != 0 || rep.Received != rep.Expected || rep.Closed != 0 {
+		t.Fatalf("report = %+v", rep)
+	}
+	if rep.P99 <= 0 || rep.P99 > rep.Max+histStep || rep.P50 > rep.P99 {
+		t.Fatalf("latencies = %v %v %v", rep.P50, rep.P99, rep.Max)
+	}
+}

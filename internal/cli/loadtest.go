@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room> [flags]
+const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience> [flags]
 
   join     the join path: N students sign up, enroll in a CHIME class that
            starts now, sign in, then loop generateLiveClassToken (and every
@@ -27,6 +27,8 @@ const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room> [flags]
   healthz  the same loop over GET /healthz: the HTTP floor to compare with
   room     N WebRTC participants publishing and viewing in live classes
            (liveclass loadtest room --help)
+  audience chat fan-out to a broadcast class's audience WebSockets
+           (liveclass loadtest audience --help)
 
 Run it against a server started with --signin-rate-limit 0 (the students all
 sign in from this one address) and an admin account it may use.`
@@ -42,6 +44,8 @@ func loadtestCmd(ctx context.Context, e Env, args []string) error {
 		return nil
 	case "room":
 		return loadRoomCmd(ctx, e, args)
+	case "audience":
+		return loadAudienceCmd(ctx, e, args)
 	case "join", "healthz":
 	default:
 		return usagef("loadtest: unknown scenario %q\n\n%s", scenario, loadtestUsage)

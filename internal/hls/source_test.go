@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -36,6 +37,41 @@ type sourceOptions struct {
 	codec string // CodecH264 or CodecVP8
 	size  string // e.g. "640x360"
 	gop   int    // frames between keyframes (30 fps)
+	// clip, when set, is a file made by makeClip that is replayed in a
+	// loop instead of encoding live, so that the source costs almost no
+	// CPU when what is measured is the packager's.
+	clip string
+}
+
+// makeClip encodes seconds of test pattern and tone into a file the
+// source can replay: MPEG-TS for H.264 (parameter sets before every
+// keyframe, as a live encoder sends them), WebM for VP8.
+func makeClip(tb testing.TB, opt sourceOptions, seconds int) string {
+	tb.Helper()
+	ext := ".ts"
+	if opt.codec == CodecVP8 {
+		ext = ".webm"
+	}
+	path := filepath.Join(tb.TempDir(), "clip"+ext)
+	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=" + opt.size + ":rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", strconv.Itoa(seconds)}, videoArgs(opt)...)
+	args = append(args, "-c:a", "libopus", "-b:a", "64k", path)
+	if out, err := exec.Command(needTool(tb, "ffmpeg"), args...).CombinedOutput(); err != nil {
+		tb.Fatalf("make clip: %v: %s", err, out)
+	}
+	return path
+}
+
+// videoArgs are the encoder options of a source: realtime settings, a
+// fixed keyframe interval, no B-frames (WebRTC senders use none).
+func videoArgs(opt sourceOptions) []string {
+	gop := strconv.Itoa(opt.gop)
+	if opt.codec == CodecVP8 {
+		return []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "2500k", "-g", gop, "-keyint_min", gop}
+	}
+	return []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "2500k", "-g", gop, "-keyint_min", gop, "-bf", "0", "-pix_fmt", "yuv420p"}
 }
 
 // startSource starts ffmpeg and the two readers; onVideo and onAudio get
@@ -54,19 +90,22 @@ func startSource(tb testing.TB, opt sourceOptions, onVideo, onAudio func([]byte)
 	dest := func(c *net.UDPConn) string {
 		return "rtp://127.0.0.1:" + strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port) + "?pkt_size=1200"
 	}
-	gop := strconv.Itoa(opt.gop)
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc=size=" + opt.size + ":rate=30",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "120", "-map", "0:v"}
-	switch opt.codec {
-	case CodecVP8:
-		args = append(args, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1500k", "-g", gop, "-keyint_min", gop)
-	default:
-		args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "1500k", "-g", gop, "-keyint_min", gop, "-bf", "0", "-pix_fmt", "yuv420p")
+	var args []string
+	if opt.clip != "" {
+		args = []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", opt.clip,
+			"-map", "0:v", "-c:v", "copy"}
+	} else {
+		args = append([]string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+			"-f", "lavfi", "-i", "testsrc=size=" + opt.size + ":rate=30",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+			"-t", "120", "-map", "0:v"}, videoArgs(opt)...)
+	}
+	audioInput, audioCodec := "1:a", "libopus"
+	if opt.clip != "" {
+		audioInput, audioCodec = "0:a", "copy"
 	}
 	args = append(args, "-payload_type", "102", "-f", "rtp", dest(vconn),
-		"-map", "1:a", "-c:a", "libopus", "-b:a", "64k", "-payload_type", "111", "-f", "rtp", dest(aconn))
+		"-map", audioInput, "-c:a", audioCodec, "-payload_type", "111", "-f", "rtp", dest(aconn))
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	out := &tailBuffer{}

@@ -59,7 +59,7 @@ const publisherID sfu.ParticipantID = publisherPrefix + "publisher"
 
 // publisher is one WHIP publish.
 type publisher struct {
-	id       string // resource ID, in the Location
+	id       string   // resource ID, in the Location
 	bearer   [32]byte // SHA-256 of the credential it was started with
 	started  time.Time
 	ingest   Ingest // nil while the offer is being answered

@@ -81,6 +81,18 @@ type Config struct {
 	// LiveEndGrace is how long after its end time a live class with nobody
 	// left in it is ended.
 	LiveEndGrace time.Duration
+	// BroadcastMaxWebRTCViewers is how many WHEP viewers one broadcast
+	// takes; the next are sent to HLS. 0 sends every viewer to HLS.
+	BroadcastMaxWebRTCViewers int
+	// HLSEnabled packages broadcasts as HLS with ffmpeg.
+	HLSEnabled bool
+	// HLSDir holds the HLS playlists and segments being written; derived
+	// from DataDir when empty.
+	HLSDir string
+	// HLSSegmentDuration is the target length of an HLS segment (≤ 2 s).
+	HLSSegmentDuration time.Duration
+	// FFmpeg is the ffmpeg binary that packages HLS.
+	FFmpeg string
 }
 
 // Key describes one configuration key; Keys lists them all.
@@ -175,6 +187,23 @@ func Keys() []Key {
 			set: func(c *Config, v string) error { c.TURNPassword = v; return nil }},
 		{Name: "live_end_grace", Default: "10m", Flag: "live-end-grace", Usage: "a live class with nobody left in it ends this long after its end time",
 			set: durationSetter(func(c *Config, d time.Duration) { c.LiveEndGrace = d })},
+		{Name: "broadcast_max_webrtc_viewers", Default: "500", Flag: "broadcast-max-webrtc-viewers", Usage: "WebRTC (WHEP) viewers one broadcast takes before further viewers are sent to HLS; 0 sends all to HLS",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return fmt.Errorf("want a whole number ≥ 0, got %q", v)
+				}
+				c.BroadcastMaxWebRTCViewers = n
+				return nil
+			}},
+		{Name: "hls_enabled", Default: "true", Flag: "hls-enabled", Bool: true, Usage: "package broadcasts as HLS with ffmpeg, for viewers beyond WebRTC and for a CDN",
+			set: boolSetter(func(c *Config, b bool) { c.HLSEnabled = b })},
+		{Name: "hls_dir", Default: "<data_dir>/hls", Flag: "hls-dir", Usage: "directory of the HLS playlists and segments being written (a RAM disk is fine)",
+			set: func(c *Config, v string) error { c.HLSDir = v; return nil }},
+		{Name: "hls_segment_duration", Default: "1s", Flag: "hls-segment-duration", Usage: "target length of an HLS segment, at most 2s; H.264 publishers should send a keyframe at least this often",
+			set: durationSetter(func(c *Config, d time.Duration) { c.HLSSegmentDuration = d })},
+		{Name: "ffmpeg", Default: "ffmpeg", Flag: "ffmpeg", Usage: "the ffmpeg binary that packages HLS (from PATH unless a path is given)",
+			set: func(c *Config, v string) error { c.FFmpeg = v; return nil }},
 	}
 }
 
@@ -229,6 +258,11 @@ func Default() Config {
 		RTCTCPPort:            7881,
 		RTCLoopbackCandidates: true,
 		LiveEndGrace:          10 * time.Minute,
+
+		BroadcastMaxWebRTCViewers: 500,
+		HLSEnabled:                true,
+		HLSSegmentDuration:        time.Second,
+		FFmpeg:                    "ffmpeg",
 	}
 }
 
@@ -309,6 +343,9 @@ func Load(src Sources) (Config, error) {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = derivePublicURL(cfg.Listen)
 	}
+	if cfg.HLSDir == "" {
+		cfg.HLSDir = filepath.Join(cfg.DataDir, "hls")
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -370,6 +407,12 @@ type fileConfig struct {
 	TURNUsername          scalar `yaml:"turn_username"`
 	TURNPassword          scalar `yaml:"turn_password"`
 	LiveEndGrace          scalar `yaml:"live_end_grace"`
+
+	BroadcastMaxWebRTCViewers scalar `yaml:"broadcast_max_webrtc_viewers"`
+	HLSEnabled                scalar `yaml:"hls_enabled"`
+	HLSDir                    scalar `yaml:"hls_dir"`
+	HLSSegmentDuration        scalar `yaml:"hls_segment_duration"`
+	FFmpeg                    scalar `yaml:"ffmpeg"`
 }
 
 func applyFile(cfg *Config, path string, byName map[string]Key) error {
@@ -555,6 +598,26 @@ func (c Config) validateMedia() error {
 	}
 	if c.LiveEndGrace <= 0 {
 		return &Error{Key: "live_end_grace", Msg: "must be positive"}
+	}
+	return c.validateBroadcast()
+}
+
+// validateBroadcast checks the broadcast keys.
+func (c Config) validateBroadcast() error {
+	if c.BroadcastMaxWebRTCViewers < 0 {
+		return &Error{Key: "broadcast_max_webrtc_viewers", Msg: "must not be negative"}
+	}
+	if !c.HLSEnabled {
+		return nil
+	}
+	if c.HLSSegmentDuration < 100*time.Millisecond || c.HLSSegmentDuration > 2*time.Second {
+		return &Error{Key: "hls_segment_duration", Msg: fmt.Sprintf("want 100ms to 2s, got %s", c.HLSSegmentDuration)}
+	}
+	if c.HLSDir == "" {
+		return &Error{Key: "hls_dir", Msg: "must not be empty"}
+	}
+	if c.FFmpeg == "" {
+		return &Error{Key: "ffmpeg", Msg: "must not be empty while hls_enabled is true"}
 	}
 	return nil
 }

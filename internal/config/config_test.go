@@ -28,6 +28,7 @@ func TestDefaults(t *testing.T) {
 	want := Default()
 	want.DatabaseURL = "sqlite:data/liveclass.db"
 	want.PublicURL = "http://localhost:8080"
+	want.HLSDir = filepath.Join("data", "hls")
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -107,6 +108,33 @@ func TestMediaKeys(t *testing.T) {
 	}
 }
 
+// TestBroadcastKeys checks the broadcast keys' defaults and sources.
+func TestBroadcastKeys(t *testing.T) {
+	cfg, err := Load(Sources{Flags: map[string]string{"data_dir": "/srv/lc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BroadcastMaxWebRTCViewers != 500 || !cfg.HLSEnabled || cfg.HLSDir != "/srv/lc/hls" ||
+		cfg.HLSSegmentDuration != time.Second || cfg.FFmpeg != "ffmpeg" {
+		t.Fatalf("broadcast defaults: %+v", cfg)
+	}
+	cfg, err = Load(Sources{
+		File:  writeFile(t, "b.yaml", "broadcast_max_webrtc_viewers: 0\nhls_dir: /dev/shm/hls\n"),
+		Env:   []string{"LIVECLASS_HLS_SEGMENT_DURATION=2s"},
+		Flags: map[string]string{"ffmpeg": "/opt/ffmpeg/bin/ffmpeg"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BroadcastMaxWebRTCViewers != 0 || cfg.HLSDir != "/dev/shm/hls" || cfg.HLSSegmentDuration != 2*time.Second || cfg.FFmpeg != "/opt/ffmpeg/bin/ffmpeg" {
+		t.Fatalf("broadcast keys not applied: %+v", cfg)
+	}
+	// With HLS off, its keys are not checked.
+	if _, err := Load(Sources{Flags: map[string]string{"hls_enabled": "false", "hls_segment_duration": "10s"}}); err != nil {
+		t.Fatalf("HLS off: %v", err)
+	}
+}
+
 func TestSecretFiles(t *testing.T) {
 	key := strings.Repeat("k", 40)
 	keyFile := writeFile(t, "key", key+"\n")
@@ -168,6 +196,11 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"turn relay would be loopback", Sources{Env: []string{"LIVECLASS_TURN_PORT=3478", "LIVECLASS_TURN_USERNAME=class", "LIVECLASS_TURN_PASSWORD=long-enough"}}, "turn_port"},
 		{"zero end grace", Sources{Flags: map[string]string{"live_end_grace": "0s"}}, "live_end_grace"},
 		{"bad end grace", Sources{Env: []string{"LIVECLASS_LIVE_END_GRACE=ten minutes"}}, "live_end_grace"},
+		{"negative webrtc viewers", Sources{Flags: map[string]string{"broadcast_max_webrtc_viewers": "-1"}}, "broadcast_max_webrtc_viewers"},
+		{"webrtc viewers not a number", Sources{Env: []string{"LIVECLASS_BROADCAST_MAX_WEBRTC_VIEWERS=many"}}, "broadcast_max_webrtc_viewers"},
+		{"long hls segments", Sources{Flags: map[string]string{"hls_segment_duration": "6s"}}, "hls_segment_duration"},
+		{"hls without ffmpeg", Sources{File: writeFile(t, "f.yaml", "ffmpeg: \"\"\n")}, "ffmpeg"},
+		{"bad hls bool", Sources{Env: []string{"LIVECLASS_HLS_ENABLED=perhaps"}}, "hls_enabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package server is liveclass's HTTP front door: the route table, the
 // middleware every request passes through (request ID, access log, panic
 // recovery, security headers, body limit, sign-in; the live classes'
-// signalling WebSocket skips the last two), health and readiness,
+// signalling WebSocket, the broadcast endpoints (WHIP, WHEP, HLS, the
+// audience WebSocket) skip the last two), health and readiness,
 // and the http.Server with its timeouts and graceful shutdown. It knows the
 // other components only as http.Handlers and small interfaces, so that the
 // wiring in internal/cli decides what stands behind each route.
@@ -44,6 +45,17 @@ type Options struct {
 	// not in a cookie or header) and the body limit (a WebSocket has no
 	// body; its messages are capped by the handler).
 	RTC http.Handler
+	// Broadcast serves WHIP under /whip/ and WHEP under /whep/, with their
+	// CORS preflights. Like RTC it bypasses Authenticate (each request
+	// carries its own Bearer credential: a stream key or a join token)
+	// and the body limit (it caps SDP offers itself).
+	Broadcast http.Handler
+	// HLS serves GET /hls/ (playlists and segments, each URL signed). It
+	// bypasses Authenticate: a CDN in front fetches without cookies.
+	HLS http.Handler
+	// Audience serves GET /audience, the broadcast audience WebSocket; the
+	// join token comes in its first message, as for RTC.
+	Audience http.Handler
 	// Authenticate puts the signed-in actor into each request's context
 	// (auth.Service.Middleware); nil leaves every request anonymous.
 	Authenticate func(http.Handler) http.Handler
@@ -56,8 +68,18 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
-// RTCPath is where Options.RTC is mounted; the live page connects there.
-const RTCPath = "/rtc"
+// Where the handlers that bypass the sign-in are mounted.
+const (
+	// RTCPath is where Options.RTC is mounted; the live page connects there.
+	RTCPath = "/rtc"
+	// WHIPPath and WHEPPath prefix Options.Broadcast's endpoints.
+	WHIPPath = "/whip/"
+	WHEPPath = "/whep/"
+	// HLSPath prefixes Options.HLS.
+	HLSPath = "/hls/"
+	// AudiencePath is where Options.Audience is mounted.
+	AudiencePath = "/audience"
+)
 
 // Server serves liveclass over HTTP.
 type Server struct {
@@ -91,11 +113,26 @@ func New(opt Options) *Server {
 // Both sides still pass the outer chain: request ID, access log, panic
 // recovery, security headers.
 func (s *Server) front(app http.Handler) http.Handler {
-	if s.opt.RTC == nil {
+	if s.opt.RTC == nil && s.opt.Broadcast == nil && s.opt.HLS == nil && s.opt.Audience == nil {
 		return app
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+RTCPath, s.opt.RTC)
+	if s.opt.RTC != nil {
+		mux.Handle("GET "+RTCPath, s.opt.RTC)
+	}
+	if s.opt.Broadcast != nil {
+		// Every method: the handler answers POST, DELETE, OPTIONS and
+		// refuses the others (PATCH, as a server without trickle does)
+		// with 405 and Allow itself.
+		mux.Handle(WHIPPath, s.opt.Broadcast)
+		mux.Handle(WHEPPath, s.opt.Broadcast)
+	}
+	if s.opt.HLS != nil {
+		mux.Handle(HLSPath, s.opt.HLS)
+	}
+	if s.opt.Audience != nil {
+		mux.Handle("GET "+AudiencePath, s.opt.Audience)
+	}
 	mux.Handle("/", app)
 	return mux
 }
@@ -104,7 +141,8 @@ func (s *Server) front(app http.Handler) http.Handler {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // routes is the route table: every path liveclass serves starts here,
-// except RTCPath, which front mounts before sign-in.
+// except RTCPath, the broadcast endpoints, HLS and the audience socket,
+// which front mounts before sign-in.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)

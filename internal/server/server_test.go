@@ -486,3 +486,71 @@ func TestRTCBypassesSignInAndBodyLimit(t *testing.T) {
 		t.Errorf("GET %s with no RTC handler: %d, want 404", RTCPath, resp.StatusCode)
 	}
 }
+
+// TestBroadcastRoutesBypassSignIn checks that WHIP, WHEP, HLS and the
+// audience socket reach their handlers with a credential the sign-in
+// middleware would refuse and a body over the application's limit, each
+// handler checking its own credential; everything else stays behind
+// sign-in.
+func TestBroadcastRoutesBypassSignIn(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				t.Errorf("%s: read body: %v", name, err)
+			}
+			w.Header().Set("X-Handler", name)
+			_, _ = io.WriteString(w, name+" "+r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization")+" "+strings.Repeat("+", len(b)/1000))
+		})
+	}
+	ts, _ := testServer(t, Options{
+		MaxBodyBytes: 16,
+		Authenticate: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusUnauthorized)
+			})
+		},
+		Broadcast: named("broadcast"),
+		HLS:       named("hls"),
+		Audience:  named("audience"),
+	})
+	offer := strings.Repeat("a", 4000) // over the application's 16 bytes
+	for _, tc := range []struct {
+		method, path, body, want string
+	}{
+		{http.MethodPost, "/whip/c1", offer, "broadcast POST /whip/c1 Bearer stream-key ++++"},
+		{http.MethodDelete, "/whip/c1/r1", "", "broadcast DELETE /whip/c1/r1 Bearer stream-key "},
+		{http.MethodPatch, "/whip/c1/r1", "", "broadcast PATCH /whip/c1/r1 Bearer stream-key "},
+		{http.MethodOptions, "/whep/c1", "", "broadcast OPTIONS /whep/c1 Bearer stream-key "},
+		{http.MethodPost, "/whep/c1", offer, "broadcast POST /whep/c1 Bearer stream-key ++++"},
+		{http.MethodGet, "/hls/c1/index.m3u8", "", "hls GET /hls/c1/index.m3u8 Bearer stream-key "},
+		{http.MethodGet, "/audience", "", "audience GET /audience Bearer stream-key "},
+	} {
+		req, err := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer stream-key")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(b) != tc.want {
+			t.Errorf("%s %s: %d %q, want 200 %q", tc.method, tc.path, resp.StatusCode, b, tc.want)
+		}
+		if resp.Header.Get(RequestIDHeader) == "" {
+			t.Errorf("%s %s: no request ID: the outer middleware did not run", tc.method, tc.path)
+		}
+	}
+	// POST /audience is the application's, behind sign-in.
+	r, err := http.Post(ts.URL+"/audience", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /audience: %d, want the application's 401", r.StatusCode)
+	}
+}

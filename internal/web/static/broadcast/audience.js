@@ -34,6 +34,8 @@ export class Audience {
     this.attempt = 0;
     /** @type {AudienceError | undefined} */
     this.lastError = undefined;
+    /** @type {string[]} */
+    this.seen = [];
   }
 
   connect() {
@@ -59,6 +61,9 @@ export class Audience {
 
   /** @param {Msg} m */
   receive(m) {
+    // The types of the last messages, for tests and for a look in the console.
+    this.seen.push(m.type);
+    if (this.seen.length > 50) this.seen.shift();
     if (!this.welcomed && (m.type === "welcome" || m.type === "hello" || m.type === "joined")) {
       this.welcomed = this.everWelcomed = true;
       this.attempt = 0;

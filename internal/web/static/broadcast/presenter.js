@@ -77,6 +77,8 @@ function main(root) {
     value: Object.freeze({
       state: S,
       get pc() { return pub?.pc ?? null; },
+      seen: () => [...audience.seen],
+      polls: () => [...polls.polls.values()],
     }),
   });
 

@@ -42,6 +42,8 @@ function main(root) {
   /** @type {any} the hls.js instance, when it plays */
   let hls = null;
   let hlsRetry = 0;
+  /** @type {string[]} */
+  const hlsErrors = [];
 
   const fail = (/** @type {string} */ text) => say(alertEl, text);
   const showState = () => {
@@ -65,6 +67,8 @@ function main(root) {
     value: Object.freeze({
       state: S,
       decoded: async () => (rtc ? (await rtc.stats()).decoded : 0),
+      /** The HLS player's last errors, newest last. */
+      hlsErrors,
       currentTime: () => video.currentTime,
     }),
   });
@@ -304,6 +308,8 @@ function main(root) {
     video.srcObject = null;
     h.on(Hls.Events.MANIFEST_PARSED, () => { hlsRetry = 0; play(); });
     h.on(Hls.Events.ERROR, (/** @type {any} */ _ev, /** @type {any} */ data) => {
+      hlsErrors.push(`${data.type}/${data.details}${data.fatal ? " (fatal)" : ""}`);
+      if (hlsErrors.length > 20) hlsErrors.shift();
       if (!data.fatal || hls !== h) return;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
         h.recoverMediaError();

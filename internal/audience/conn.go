@@ -112,6 +112,14 @@ func (c *conn) abort() {
 
 func (c *conn) writeLoop() {
 	var batch []byte
+	var lastWrite time.Time
+	gap := c.h.opt.Coalesce
+	var pause *time.Timer
+	if gap > 0 {
+		pause = time.NewTimer(gap)
+		pause.Stop()
+		defer pause.Stop()
+	}
 	for {
 		select {
 		case <-c.done:
@@ -120,6 +128,16 @@ func (c *conn) writeLoop() {
 			c.writeLast()
 			return
 		case b := <-c.out:
+			// Messages closer together than gap wait for the rest of it
+			// and go out in one frame: one write instead of several.
+			if wait := gap - time.Since(lastWrite); gap > 0 && wait > 0 {
+				pause.Reset(wait)
+				select {
+				case <-pause.C:
+				case <-c.done:
+					return
+				}
+			}
 			data := b
 			if n := len(c.out); n > 0 {
 				batch = append(batch[:0], b...)
@@ -132,6 +150,9 @@ func (c *conn) writeLoop() {
 			if !c.write(data) {
 				c.abort()
 				return
+			}
+			if gap > 0 {
+				lastWrite = time.Now()
 			}
 			if len(c.out) == 0 && c.behind.Load() > 0 {
 				c.behind.Store(0)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -39,6 +40,8 @@ type audienceLoadOptions struct {
 	rate, joinRate                  float64
 	warmup, duration                time.Duration
 	baseline                        bool
+	coalesce                        time.Duration
+	cpuProfile                      string
 	serverPIDs                      []int
 }
 
@@ -57,6 +60,8 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long to run before measuring")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to measure")
 	fs.BoolVar(&o.baseline, "baseline", false, "without --url: encode each message once per viewer (the baseline)")
+	fs.DurationVar(&o.coalesce, "coalesce", 20*time.Millisecond, "without --url: the hub's least time between two frames to a viewer (negative: off)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile over the measured window to this file")
 	fs.StringVar(&serverPIDs, "server-pid", "", "comma-separated process IDs of the server on this machine, to report its CPU")
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -99,6 +104,13 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 			return err
 		}
 	}
+	var prof *os.File
+	if o.cpuProfile != "" {
+		if prof, err = os.Create(o.cpuProfile); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
 	var cpu0, cpu1 time.Duration
 	var srv0, srv1 []time.Duration
 	rep, err := audience.Load(ctx, audience.LoadOptions{
@@ -107,8 +119,14 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 		Window: func(open bool) {
 			if open {
 				cpu0, srv0 = cpuTime(), processTreeCPU(o.serverPIDs)
+				if prof != nil {
+					_ = pprof.StartCPUProfile(prof)
+				}
 			} else {
 				cpu1, srv1 = cpuTime(), processTreeCPU(o.serverPIDs)
+				if prof != nil {
+					pprof.StopCPUProfile()
+				}
 			}
 		},
 	})
@@ -123,9 +141,9 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 }
 
 func printAudienceReport(w io.Writer, o audienceLoadOptions, r audience.LoadReport, cpu time.Duration, srv0, srv1 []time.Duration) {
-	mode := "shared encode"
+	mode := fmt.Sprintf("shared encode, coalesce %s", o.coalesce)
 	if o.baseline {
-		mode = "baseline: one encode per viewer"
+		mode = fmt.Sprintf("baseline: one encode per viewer, coalesce %s", o.coalesce)
 	}
 	if len(o.serverPIDs) > 0 || o.tokenKey != "" && o.class != "" {
 		mode = "external server"
@@ -233,7 +251,7 @@ func serveAudienceForLoad(ctx context.Context, o audienceLoadOptions) (string, [
 			Service: string(store.ServiceIVS), ID: fmt.Sprintf("load-%d", i), IssuedAt: now, ExpiresAt: now.Add(2 * time.Hour),
 		})
 	}
-	hub, err := audience.NewHub(audience.Options{Store: db, Tokens: signer, Logger: log, EncodePerViewer: o.baseline})
+	hub, err := audience.NewHub(audience.Options{Store: db, Tokens: signer, Logger: log, EncodePerViewer: o.baseline, Coalesce: o.coalesce})
 	if err != nil {
 		return fail(err)
 	}

@@ -56,9 +56,13 @@ func TestImportRules(t *testing.T) {
 			return p == "net/http" || pion(p) || strings.HasPrefix(p, "github.com/99designs/gqlgen")
 		},
 			"the store knows records and SQL only"},
-		{is("internal/media", "internal/sfu"), false, func(p string) bool {
+		{is("internal/media", "internal/sfu", "internal/hls", "internal/broadcast"), false, func(p string) bool {
 			return p == "database/sql" || strings.HasPrefix(p, "github.com/99designs/gqlgen") || strings.HasPrefix(p, "github.com/jackc/") || strings.HasPrefix(p, "modernc.org/sqlite")
 		}, "media packages know nothing of SQL or GraphQL"},
+		{is("internal/broadcast", "internal/hls", "internal/audience"), false, is(module+"internal/graph", module+"internal/web"),
+			"the broadcast plane serves its own HTTP and knows neither the API nor the pages"},
+		{is("internal/audience"), false, pion,
+			"the audience (chat, polls, reactions for thousands) carries no media"},
 		{is("internal/config", "internal/server", "internal/apperr", "internal/jointoken"), false, func(p string) bool { return strings.HasPrefix(p, module) },
 			"leaf packages import no other liveclass package"},
 		{is("client"), false, func(p string) bool { return strings.HasPrefix(p, module+"internal/") },

@@ -9,17 +9,24 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/liveclass/liveclass/internal/audience"
 	"github.com/liveclass/liveclass/internal/auth"
+	"github.com/liveclass/liveclass/internal/broadcast"
 	"github.com/liveclass/liveclass/internal/classes"
 	"github.com/liveclass/liveclass/internal/config"
 	"github.com/liveclass/liveclass/internal/events"
 	"github.com/liveclass/liveclass/internal/graph"
+	"github.com/liveclass/liveclass/internal/hls"
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/server"
@@ -137,13 +144,59 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 			}
 		},
 	})
-	media, err := sfu.New(mediaConfig(cfg, rooms, log.With("component", "sfu")))
+
+	// Broadcast classes. The audience hub (chat, polls, reactions, viewer
+	// count, stream state) asks the broadcast service to end a class; the
+	// broadcast service tells the hub the stream's state and health. HLS
+	// URLs are signed with their own key, so that a leaked playlist URL
+	// says nothing of join tokens.
+	hlsOn := hlsAvailable(cfg, log)
+	hlsSigner := hls.NewSigner(deriveKey(cfg.TokenKey, "hls"))
+	var hlsURL func(store.ClassID, time.Time) string
+	if hlsOn {
+		hlsURL = hlsSigner.URL
+	}
+	var bcast *broadcast.Service
+	hub, err := audience.NewHub(audience.Options{
+		Store:     st,
+		Tokens:    signer,
+		Logger:    log.With("component", "audience"),
+		PublicURL: cfg.PublicURL,
+		OnEnd:     func(ctx context.Context, class store.ClassID) error { return bcast.End(ctx, class) },
+		OnCount: func(class store.ClassID, n int) {
+			cctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			if err := st.SetCurrentParticipants(cctx, class, n); err != nil {
+				log.Warn("recording a broadcast's viewer count", "class", class, "err", err)
+				return
+			}
+			if err := rules.ClassChanged(cctx, class); err != nil {
+				log.Warn("publishing a broadcast's viewer count", "class", class, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("audience: %w", err)
+	}
+	defer hub.Close()
+	bcast, err = broadcast.New(broadcastOptions(cfg, st, rules, signer, hub, hlsURL, hlsOn, log.With("component", "broadcast")))
+	if err != nil {
+		return fmt.Errorf("broadcast: %w", err)
+	}
+	// Before the hub's Close (deferred above), so that it runs first: the
+	// publishers and viewers go, then the audience.
+	defer bcast.Close()
+
+	media, err := sfu.New(mediaConfig(cfg, bcast.Events(signal.MediaEvents(rooms, log)), log.With("component", "sfu")))
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
-	// Deferred before the signalling handler's Close, so it runs after it:
-	// participants leave (attendance written) while their media still
-	// stands, then the sfu releases its ports, then the store closes.
+	bcast.SetMedia(broadcast.SFU(media))
+	// Deferred before the signalling handler's Close, so it runs after it
+	// (and after the broadcast's and the audience's, deferred earlier but
+	// also called in order below): participants leave (attendance written)
+	// while their media still stands, then the sfu releases its ports,
+	// then the store closes.
 	defer func() {
 		if cerr := media.Close(); cerr != nil {
 			log.Warn("closing the media server", "err", cerr)
@@ -172,6 +225,7 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 		Auth:           accounts,
 		Logger:         log.With("component", "web"),
 		SignupDisabled: !cfg.SignupEnabled,
+		HLSURL:         hlsURL,
 	})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
@@ -183,6 +237,9 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 		GraphQL:         api,
 		Web:             ui,
 		RTC:             rtc,
+		Broadcast:       bcast.Handler(),
+		HLS:             hlsHandler(cfg, hlsOn, hlsSigner),
+		Audience:        hub,
 		Authenticate:    accounts.Middleware,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	})
@@ -213,7 +270,7 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 	defer func() { stopTick(); <-ticked }()
 
 	started := []any{"url", cfg.PublicURL, "listen", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL),
-		"rtc_udp", udpPorts(media.UDPAddrs()), "rtc_tcp", portOf(media.TCPAddr()), "turn", turnPort(cfg)}
+		"rtc_udp", udpPorts(media.UDPAddrs()), "rtc_tcp", portOf(media.TCPAddr()), "turn", turnPort(cfg), "hls", hlsOn}
 	if cfg.RTCPublicIP != "" {
 		started = append(started, "rtc_public_ip", cfg.RTCPublicIP)
 	}
@@ -224,12 +281,15 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 	if err := srv.Serve(ctx, ln); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	// HTTP no longer accepts; the classrooms close before the media
-	// server and the store (deferred above, in that order). Close is
-	// idempotent, so the deferred call that covers early returns is
-	// harmless.
+	// HTTP no longer accepts; the broadcasts (publishers, viewers, HLS
+	// packagers), their audiences (attendance written) and the classrooms
+	// close before the media server and the store (deferred above, in that
+	// order). Close is idempotent, so the deferred calls that cover early
+	// returns are harmless.
 	stopTick()
 	<-ticked
+	bcast.Close()
+	hub.Close()
 	rtc.Close()
 	log.Info("liveclass stopped")
 	return nil
@@ -305,13 +365,13 @@ func addressLimit(perMinute int) int {
 }
 
 // mediaConfig is the sfu's configuration from liveclass's.
-func mediaConfig(cfg config.Config, rooms *room.Manager, log *slog.Logger) sfu.Config {
+func mediaConfig(cfg config.Config, events sfu.Events, log *slog.Logger) sfu.Config {
 	c := sfu.Config{
 		UDPPort:         cfg.RTCUDPPort,
 		TCPPort:         cfg.RTCTCPPort,
 		PublicIP:        cfg.RTCPublicIP,
 		IncludeLoopback: cfg.RTCLoopbackCandidates,
-		Events:          signal.MediaEvents(rooms, log),
+		Events:          events,
 		Logger:          log,
 	}
 	if cfg.TURNPort != 0 {
@@ -425,4 +485,66 @@ func turnPort(cfg config.Config) string {
 		return "off"
 	}
 	return strconv.Itoa(cfg.TURNPort)
+}
+
+// hlsAvailable reports whether broadcasts are packaged as HLS: configured,
+// and ffmpeg found. Without ffmpeg the server still runs, with WebRTC
+// viewers only, and says so.
+func hlsAvailable(cfg config.Config, log *slog.Logger) bool {
+	if !cfg.HLSEnabled {
+		return false
+	}
+	if _, err := exec.LookPath(cfg.FFmpeg); err != nil {
+		log.Warn("HLS is off: ffmpeg not found; install it (make test does) or set ffmpeg to its path, or hls_enabled: false to silence this",
+			"ffmpeg", cfg.FFmpeg, "err", err)
+		return false
+	}
+	if err := os.MkdirAll(cfg.HLSDir, 0o750); err != nil {
+		log.Warn("HLS is off: cannot create hls_dir", "hls_dir", cfg.HLSDir, "err", err)
+		return false
+	}
+	return true
+}
+
+// hlsHandler serves the packaged HLS files, or nothing when HLS is off.
+func hlsHandler(cfg config.Config, on bool, signer *hls.Signer) http.Handler {
+	if !on {
+		return nil
+	}
+	return hls.NewHandler(cfg.HLSDir, signer, nil)
+}
+
+// broadcastOptions is the broadcast service's configuration: a channel's
+// HLS packager writes into its own folder of hls_dir, which the HLS
+// handler serves.
+func broadcastOptions(cfg config.Config, st store.Store, rules *classes.Service, signer *jointoken.Signer, hub *audience.Hub,
+	hlsURL func(store.ClassID, time.Time) string, hlsOn bool, log *slog.Logger) broadcast.Options {
+	o := broadcast.Options{
+		Store:    st,
+		Keys:     rules,
+		Tokens:   signer,
+		Audience: hub,
+		OnClassChange: func(ctx context.Context, id store.ClassID) {
+			if err := rules.ClassChanged(ctx, id); err != nil {
+				log.Warn("publishing a class the broadcast changed", "class", id, "err", err)
+			}
+		},
+		Logger:           log,
+		MaxWebRTCViewers: cfg.BroadcastMaxWebRTCViewers,
+		EndGrace:         cfg.LiveEndGrace,
+		HLSURL:           hlsURL,
+	}
+	if hlsOn {
+		o.StartHLS = func(class store.ClassID, codec string, keyframe func()) (broadcast.Packager, error) {
+			return hls.Start(hls.Options{
+				Dir:             filepath.Join(cfg.HLSDir, string(class)),
+				FFmpeg:          cfg.FFmpeg,
+				VideoCodec:      codec,
+				SegmentDuration: cfg.HLSSegmentDuration,
+				Logger:          log.With("class", class),
+				RequestKeyframe: keyframe,
+			})
+		}
+	}
+	return o
 }

@@ -2,21 +2,30 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 
 	"github.com/liveclass/liveclass/client"
 	"github.com/liveclass/liveclass/client/rtc"
@@ -558,4 +567,463 @@ func TestServeDemoClassInChromium(t *testing.T) {
 		s := getClass(t, mentor, class.ID)
 		return s.Status == "LIVE" && s.CurrentParticipants == 1
 	})
+}
+
+// The broadcast (IVS) class end to end: an encoder publishing real H.264
+// and Opus over WHIP with a stream key, WHEP viewers, the audience
+// WebSocket, HLS checked with ffprobe, GraphQL following the lifecycle.
+
+// h264Clip encodes a short real H.264 stream as OBS would send it
+// (baseline, a keyframe every second, no B-frames) into an Annex-B file.
+func h264Clip(t *testing.T) string {
+	t.Helper()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatalf("ffmpeg not found: run `make test`, which installs it (%v)", err)
+	}
+	out := filepath.Join(t.TempDir(), "clip.h264")
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
+		"-t", "3", "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-g", "30", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "h264", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("encode the test clip: %v\n%s", err, b)
+	}
+	return out
+}
+
+// whipClient is an encoder stand-in: Pion sending the clip's access units
+// at 30 frames a second, looping, and Opus silence, after one WHIP
+// offer/answer over HTTP.
+type whipClient struct {
+	t        *testing.T
+	pc       *webrtc.PeerConnection
+	location string
+	done     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+// broadcastAPI is the Pion API of the test's encoders and viewers.
+func broadcastAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+}
+
+// sdpExchange posts an offer made by pc (all candidates gathered) and
+// returns the answer's response.
+func sdpExchange(t *testing.T, pc *webrtc.PeerConnection, url, bearer string) (*http.Response, string) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusCreated {
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp, string(b)
+}
+
+// publishClip publishes the clip to a class over WHIP with bearer.
+func publishClip(t *testing.T, api *webrtc.API, baseURL, class, bearer, clip string) *whipClient {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &whipClient{t: t, pc: pc, done: make(chan struct{})}
+	t.Cleanup(w.close)
+	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video", "obs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "obs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []webrtc.TrackLocal{video, audio} {
+		s, err := pc.AddTrack(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.wg.Go(func() {
+			for {
+				if _, _, err := s.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		})
+	}
+	resp, body := sdpExchange(t, pc, baseURL+server.WHIPPath+class, bearer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHIP publish: %d %s", resp.StatusCode, body)
+	}
+	w.location = resp.Header.Get("Location")
+	frames := clipFrames(t, clip)
+	w.wg.Go(func() {
+		tick := time.NewTicker(time.Second / 30)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-w.done:
+				return
+			case <-tick.C:
+			}
+			if err := video.WriteSample(media.Sample{Data: frames[n%len(frames)], Duration: time.Second / 30}); err != nil {
+				return
+			}
+		}
+	})
+	w.wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-tick.C:
+			}
+			// An Opus frame of 20 ms of silence.
+			if err := audio.WriteSample(media.Sample{Data: []byte{0xf8, 0xff, 0xfe}, Duration: 20 * time.Millisecond}); err != nil {
+				return
+			}
+		}
+	})
+	return w
+}
+
+// clipFrames splits an Annex-B file into access units (the NAL units up
+// to and including each slice), each written as one sample.
+func clipFrames(t *testing.T, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	var cur []byte
+	for {
+		nal, err := r.NextNAL()
+		if err != nil {
+			break
+		}
+		cur = append(cur, 0, 0, 0, 1)
+		cur = append(cur, nal.Data...)
+		if nal.UnitType == h264reader.NalUnitTypeCodedSliceNonIdr || nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr {
+			frames = append(frames, cur)
+			cur = nil
+		}
+	}
+	if len(frames) < 30 {
+		t.Fatalf("the clip has %d frames", len(frames))
+	}
+	return frames
+}
+
+// close drops the connection without a DELETE, as a crashed encoder does.
+func (w *whipClient) close() {
+	w.once.Do(func() {
+		close(w.done)
+		_ = w.pc.Close()
+		w.wg.Wait()
+	})
+}
+
+// whepClient is a WHEP viewer counting what it receives.
+type whepClient struct {
+	pc                   *webrtc.PeerConnection
+	videoPkts, audioPkts atomic.Int64
+}
+
+// viewWHEP asks for the class's stream; on 201 the viewer is connected,
+// otherwise the answer's status and body are returned.
+func viewWHEP(t *testing.T, api *webrtc.API, baseURL, class, token string) (*whepClient, *http.Response, string) {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	v := &whepClient{pc: pc}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		n := &v.audioPkts
+		if remote.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &v.videoPkts
+		}
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := remote.Read(buf); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	})
+	resp, body := sdpExchange(t, pc, baseURL+server.WHEPPath+class, token)
+	return v, resp, body
+}
+
+// audienceClient is a viewer's or host's audience WebSocket, keeping the
+// stream states it is told.
+type audienceClient struct {
+	conn   *websocket.Conn
+	mu     sync.Mutex
+	states []string
+	types  []string
+	done   chan struct{}
+}
+
+func joinAudience(t *testing.T, baseURL, class, token string) *audienceClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+server.AudiencePath, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", server.AudiencePath, err)
+	}
+	a := &audienceClient{conn: conn, done: make(chan struct{})}
+	if err := wsjson.Write(ctx, conn, map[string]any{"type": "hello", "v": 1, "token": token, "class": class}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(a.done)
+		for {
+			_, data, err := conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			// A frame may carry several messages, one per line.
+			for line := range strings.Lines(string(data)) {
+				var m struct {
+					Type   string `json:"type"`
+					State  string `json:"state"`
+					Stream struct {
+						State string `json:"state"`
+					} `json:"stream"`
+				}
+				if json.Unmarshal([]byte(line), &m) != nil {
+					continue
+				}
+				a.mu.Lock()
+				a.types = append(a.types, m.Type)
+				switch m.Type {
+				case "welcome":
+					a.states = append(a.states, m.Stream.State)
+				case "stream":
+					a.states = append(a.states, m.State)
+				}
+				a.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = conn.Close(websocket.StatusNormalClosure, "")
+		<-a.done
+	})
+	return a
+}
+
+// state is the last stream state told.
+func (a *audienceClient) state() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.states) == 0 {
+		return ""
+	}
+	return a.states[len(a.states)-1]
+}
+
+func (a *audienceClient) saw(typ string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Contains(a.types, typ)
+}
+
+// TestServeBroadcast runs the real server with a broadcast class: the
+// mentor creates a stream key through GraphQL; an encoder publishes real
+// H.264 and Opus over WHIP with it; the class goes LIVE (GraphQL and
+// onUpdateLiveClass) and the audience is told "live"; a WHEP viewer
+// receives video and audio; the next viewer is FULL and gets the signed
+// HLS URL, whose stream ffprobe reads as H.264 and AAC; a second publish
+// is refused while the first is connected; the encoder drops and the
+// audience hears "reconnecting", and "live" again when it publishes anew;
+// the host ends the class from the audience socket, and the class is
+// ENDED.
+func TestServeBroadcast(t *testing.T) {
+	ctx := context.Background()
+	ffprobe, err := exec.LookPath("ffprobe")
+	if err != nil {
+		t.Fatalf("ffprobe not found: run `make test`, which installs it (%v)", err)
+	}
+	clip := h264Clip(t)
+	dir := t.TempDir()
+	flags := mediaFlags()
+	flags["broadcast_max_webrtc_viewers"] = "1"
+	cfg := testConfig(t, dir, "", flags)
+	srv := start(t, cfg)
+	t.Cleanup(func() { _ = srv.stop() })
+	api := broadcastAPI(t)
+
+	addMentor(t, dir, cfg.DatabaseURL, "mentor@example.org", "mentor-password")
+	mentor := client.New(srv.url)
+	if _, err := mentor.Login(ctx, "mentor@example.org", "mentor-password"); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now().Truncate(time.Minute)
+	class, err := mentor.CreateLiveClass(ctx, client.CreateLiveClassInput{
+		Title: "Broadcast wiring", StartTime: begin, EndTime: begin.Add(time.Hour), AWSService: "IVS",
+		RequiresEnrollment: true, AccessLevel: "STUDENT", MaxParticipants: 1000,
+		Category: "Testing", Level: "BEGINNER", IsFree: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		CreateStreamKey struct {
+			Key       string `json:"key"`
+			IngestURL string `json:"ingestUrl"`
+		} `json:"createStreamKey"`
+	}
+	if err := mentor.GraphQL(ctx, `mutation($c: ID!) { createStreamKey(liveClassId: $c) { key ingestUrl } }`,
+		map[string]any{"c": class.ID}, &created); err != nil {
+		t.Fatalf("createStreamKey: %v", err)
+	}
+	key := created.CreateStreamKey.Key
+	if created.CreateStreamKey.IngestURL != srv.url+server.WHIPPath+class.ID || key == "" {
+		t.Fatalf("createStreamKey answered %+v", created.CreateStreamKey)
+	}
+	student := client.New(srv.url)
+	if _, err := student.Signup(ctx, "student@example.org", "student-password", "Sam Student"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := student.Enroll(ctx, class.ID); err != nil {
+		t.Fatal(err)
+	}
+	hostGrant, err := mentor.GenerateLiveClassToken(ctx, class.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	studentGrant, err := student.GenerateLiveClassToken(ctx, class.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := watchClass(t, srv.url, student.Token(), class.ID)
+	viewer := joinAudience(t, srv.url, class.ID, studentGrant.Token)
+	host := joinAudience(t, srv.url, class.ID, hostGrant.Token)
+	waitUntil(t, "the audience welcomed, offline", 10*time.Second, func() bool { return viewer.state() == "offline" })
+
+	// The encoder goes live with the stream key.
+	enc := publishClip(t, api, srv.url, class.ID, key, clip)
+	waitUntil(t, "onUpdateLiveClass delivers LIVE", 20*time.Second, func() bool {
+		return watch.saw(func(c client.LiveClass) bool { return c.ID == class.ID && c.Status == "LIVE" })
+	})
+	waitUntil(t, "the audience told live", 10*time.Second, func() bool { return viewer.state() == "live" })
+	waitUntil(t, "the host gets the stream's health", 10*time.Second, func() bool { return host.saw("health") })
+
+	// One WebRTC viewer fits; the next is sent to HLS.
+	v, resp, body := viewWHEP(t, api, srv.url, class.ID, studentGrant.Token)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", resp.StatusCode, body)
+	}
+	waitUntil(t, "the WHEP viewer receives video and audio", 20*time.Second, func() bool {
+		return v.videoPkts.Load() > 30 && v.audioPkts.Load() > 30
+	})
+	_, resp, body = viewWHEP(t, api, srv.url, class.ID, hostGrant.Token)
+	var full struct {
+		Error struct{ Code string }
+		HLS   string
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &full) != nil || full.Error.Code != "FULL" || full.HLS == "" {
+		t.Fatalf("second WHEP viewer: %d %s, want 503 FULL with the HLS URL", resp.StatusCode, body)
+	}
+	playlist := srv.url + full.HLS
+	waitUntil(t, "the HLS playlist lists segments", 30*time.Second, func() bool {
+		r, err := http.Get(playlist)
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode == http.StatusOK && strings.Count(string(b), "#EXTINF") >= 2
+	})
+	probe, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", playlist).CombinedOutput()
+	if err != nil || !strings.Contains(string(probe), "h264") || !strings.Contains(string(probe), "aac") {
+		t.Fatalf("ffprobe of the HLS stream: %v\n%s", err, probe)
+	}
+
+	// One publisher per channel: the same key is refused while connected.
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := sdpExchange(t, pc, srv.url+server.WHIPPath+class.ID, key); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("second publish while the first is connected: %d %s, want 409", resp.StatusCode, body)
+	}
+
+	// The encoder drops: "reconnecting"; it comes back: "live".
+	enc.close()
+	waitUntil(t, "the audience told reconnecting", 20*time.Second, func() bool { return viewer.state() == "reconnecting" })
+	publishClip(t, api, srv.url, class.ID, key, clip)
+	waitUntil(t, "the audience told live again", 20*time.Second, func() bool { return viewer.state() == "live" })
+	if got := getClass(t, mentor, class.ID); got.Status != "LIVE" {
+		t.Fatalf("class after the encoder's return: %s", got.Status)
+	}
+
+	// The host ends the class from the audience socket.
+	if err := wsjson.Write(ctx, host.conn, map[string]any{"type": "end", "id": 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "onUpdateLiveClass delivers ENDED", 20*time.Second, func() bool {
+		return watch.saw(func(c client.LiveClass) bool { return c.Status == "ENDED" })
+	})
+	waitUntil(t, "the audience told ended", 10*time.Second, func() bool { return viewer.saw("ended") || viewer.state() == "ended" })
+	if err := srv.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
 }

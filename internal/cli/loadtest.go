@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience> [flags]
+const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience|broadcast> [flags]
 
   join     the join path: N students sign up, enroll in a CHIME class that
            starts now, sign in, then loop generateLiveClassToken (and every
@@ -29,6 +29,8 @@ const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience> [f
            (liveclass loadtest room --help)
   audience chat fan-out to a broadcast class's audience WebSockets
            (liveclass loadtest audience --help)
+  broadcast a WHIP publisher and N WHEP viewers of a broadcast class
+           (liveclass loadtest broadcast --help)
 
 Run it against a server started with --signin-rate-limit 0 (the students all
 sign in from this one address) and an admin account it may use.`
@@ -46,6 +48,8 @@ func loadtestCmd(ctx context.Context, e Env, args []string) error {
 		return loadRoomCmd(ctx, e, args)
 	case "audience":
 		return loadAudienceCmd(ctx, e, args)
+	case "broadcast":
+		return loadBroadcastCmd(ctx, e, args)
 	case "join", "healthz":
 	default:
 		return usagef("loadtest: unknown scenario %q\n\n%s", scenario, loadtestUsage)

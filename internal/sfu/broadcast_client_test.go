@@ -428,3 +428,57 @@ func checkContinuous(t testing.TB, what string, seqs []uint16) {
 		t.Fatalf("%s: %d of %d sequence numbers never arrived", what, holes, span)
 	}
 }
+
+// publishWHIPOneLayer connects a publisher of one VP8 stream without
+// simulcast (the benchmark's 720p layer) that sends frames keyframes and
+// stops, leaving the forwarding to the caller.
+func publishWHIPOneLayer(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, frames int) *whipPub {
+	t.Helper()
+	c := &client{t: t, name: name, done: make(chan struct{})}
+	var err error
+	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	cam, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", string(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.pub.AddTransceiverFromTrack(cam, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(c.pub)
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	ing, answer, err := srv.Ingest(class, name, c.pub.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &whipPub{client: c, ing: ing}
+	if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	c.wg.Go(func() {
+		var src vp8Source
+		tick := time.NewTicker(time.Second / 60)
+		defer tick.Stop()
+		for range frames * 3 {
+			select {
+			case <-c.done:
+				return
+			case <-tick.C:
+			}
+			var p rtp.Packet
+			if p.Unmarshal(src.next()) == nil {
+				_ = cam.WriteRTP(&p)
+			}
+		}
+	})
+	t.Cleanup(w.close)
+	return w
+}

@@ -59,6 +59,14 @@ func newBroadcastEnv(t *testing.T, maxWebRTC int) *env {
 	}
 	cs := classes.New(st, events.New(), signer, classes.Options{Now: clk.Now})
 	hlsRoot := filepath.Join(t.TempDir(), "hls")
+	// ffmpeg's own words, shown only when the test fails.
+	var ffmpegLog syncLog
+	hlsLog := slog.New(slog.NewTextHandler(&ffmpegLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("HLS packager log:\n%s", ffmpegLog.tail(8000))
+		}
+	})
 	hlsSigner := hls.NewSigner([]byte("hls-" + string(key)))
 
 	var bc *broadcast.Service
@@ -77,7 +85,7 @@ func newBroadcastEnv(t *testing.T, maxWebRTC int) *env {
 		StartHLS: func(class store.ClassID, codec string, keyframe func()) (broadcast.Packager, error) {
 			return hls.Start(hls.Options{
 				Dir: filepath.Join(hlsRoot, string(class)), FFmpeg: ffmpeg, VideoCodec: codec,
-				SegmentDuration: time.Second, Logger: log, RequestKeyframe: keyframe,
+				SegmentDuration: time.Second, Logger: hlsLog, RequestKeyframe: keyframe,
 			})
 		},
 		HLSURL: hlsSigner.URL,
@@ -113,6 +121,26 @@ func newBroadcastEnv(t *testing.T, maxWebRTC int) *env {
 	t.Cleanup(hub.Close)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, st: st, auth: as, classes: cs, clock: clk}
+}
+
+// syncLog is a log buffer several goroutines write.
+type syncLog struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+// tail returns the last n bytes written.
+func (l *syncLog) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b[max(0, len(l.b)-n):])
 }
 
 // holds is until for the broadcast pages: body returns true when the

@@ -1,6 +1,7 @@
 // @ts-check
 // The audience connection of a broadcast class (docs/protocol.md, "Broadcast
-// audience protocol"): one WebSocket, JSON text frames, the hello with the
+// audience protocol"): one WebSocket, JSON text frames (several messages
+// to a frame, one per line, when the server batches), the hello with the
 // join token first, requests answered by "ok" or "error" with their id.
 // A dropped connection comes back by itself with a fresh hello; a ban, an
 // ended class or a refused token does not.
@@ -45,14 +46,19 @@ export class Audience {
     ws.onopen = () => ws.send(JSON.stringify({ type: "hello", v: 1, token: this.o.token, class: this.o.classID }));
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
-      /** @type {Msg} */
-      let m;
-      try {
-        m = JSON.parse(String(ev.data));
-      } catch {
-        return;
+      // A frame may carry several messages, one per line: the server
+      // batches what waited for a busy viewer into one write.
+      for (const line of String(ev.data).split("\n")) {
+        if (!line) continue;
+        /** @type {Msg} */
+        let m;
+        try {
+          m = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        this.receive(m);
       }
-      this.receive(m);
     };
     ws.onclose = (ev) => {
       if (ws === this.ws) this.closed(ev.code, ev.reason);

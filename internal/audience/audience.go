@@ -44,7 +44,16 @@ type Store interface {
 	ClosePoll(ctx context.Context, id store.PollID, at time.Time) error
 	SaveVote(ctx context.Context, v store.PollVote) error
 	SetClassStatus(ctx context.Context, id store.ClassID, s store.Status) error
+	// Read when a class's audience starts in this process, so that a
+	// restart keeps its recent chat and its polls.
+	ListChat(ctx context.Context, q store.ChatQuery) (store.List[store.ChatMessage], error)
+	PollsOf(ctx context.Context, class store.ClassID) ([]store.Poll, error)
+	VotesOf(ctx context.Context, id store.PollID) ([]store.PollVote, error)
+	UsersByIDs(ctx context.Context, ids []store.UserID) ([]store.User, error)
 }
+
+// Every store engine is an audience Store as it is.
+var _ Store = store.Store(nil)
 
 // ChatDeleter is a store that marks chat messages deleted, so that a
 // replay leaves them out (store.Live's DeleteChat). A Store without it

@@ -2,6 +2,7 @@ package audience
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -99,7 +100,11 @@ func TestHelloRefused(t *testing.T) {
 }
 
 func TestChat(t *testing.T) {
-	e := newEnv(t, envOptions{opt: func(o *Options) { o.ChatHistory = 3 }})
+	t0 := time.Now()
+	e := newEnv(t, envOptions{opt: func(o *Options) {
+		o.ChatHistory = 3
+		o.Now = func() time.Time { return t0 } // the rate limit counts by it
+	}})
 	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))
 	ann := e.user("ann", store.RoleStudent)
 	a, _ := e.join(e.token(e.class, ann, jointoken.RoleAttendee, nil))
@@ -283,7 +288,13 @@ func TestPolls(t *testing.T) {
 }
 
 func TestReactionsAggregated(t *testing.T) {
-	e := newEnv(t, envOptions{opt: func(o *Options) { o.ReactionInterval = 200 * time.Millisecond }})
+	// A stopped clock: the rate limit's bucket refills by it, not by how
+	// long the test takes.
+	t0 := time.Now()
+	e := newEnv(t, envOptions{opt: func(o *Options) {
+		o.ReactionInterval = 200 * time.Millisecond
+		o.Now = func() time.Time { return t0 }
+	}})
 	const n = 20
 	var cs []*client
 	for _, u := range e.users("r", n) {
@@ -449,5 +460,73 @@ func TestProtocolErrors(t *testing.T) {
 	v.wait(TypeError, func(m msg) bool { return m.str("field") == "type" })
 	if code := v.closed(); code != CloseBadMessage {
 		t.Fatalf("close = %d, want %d", code, CloseBadMessage)
+	}
+}
+
+func TestRestart(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))
+	ann := e.user("ann", store.RoleStudent)
+	a, _ := e.join(e.token(e.class, ann, jointoken.RoleAttendee, nil))
+	host.ok(map[string]any{"type": "chat", "text": "before the restart"})
+	a.ok(map[string]any{"type": "chat", "text": "me too"})
+	open := host.ok(map[string]any{"type": "poll.create", "question": "Open?", "options": []string{"a", "b"}}).str("poll")
+	closed := host.ok(map[string]any{"type": "poll.create", "question": "Closed?", "options": []string{"x", "y", "z"}, "multiple": true}).str("poll")
+	a.ok(map[string]any{"type": "poll.vote", "poll": open, "choices": []int{1}})
+	a.ok(map[string]any{"type": "poll.vote", "poll": closed, "choices": []int{0, 2}})
+	host.ok(map[string]any{"type": "poll.close", "poll": closed})
+
+	e.restart()
+	if code := a.closed(); code != CloseGoingAway {
+		t.Fatalf("close on shutdown = %d, want %d", code, CloseGoingAway)
+	}
+	_, w := e.join(e.token(e.class, ann, jointoken.RoleAttendee, nil))
+	if len(w.Chat) != 2 || w.Chat[0].Text != "before the restart" || w.Chat[0].Role != RoleHost || w.Chat[1].FromName != "ann" {
+		t.Fatalf("chat after a restart = %+v", w.Chat)
+	}
+	if len(w.Polls) != 2 || w.Polls[0].Closed || !w.Polls[1].Closed || !slices.Equal(w.Polls[0].YourVote, []int{1}) {
+		t.Fatalf("polls after a restart = %+v", w.Polls)
+	}
+	if len(w.Results) != 1 || !slices.Equal(w.Results[0].Counts, []int{1, 0, 1}) {
+		t.Fatalf("results after a restart = %+v", w.Results)
+	}
+	h2, hw := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))
+	if len(hw.Results) != 2 || hw.Results[0].Voters != 1 {
+		t.Fatalf("host results after a restart = %+v", hw.Results)
+	}
+	// The restored poll still counts once per user.
+	b, _ := e.join(e.token(e.class, e.user("bo", store.RoleStudent), jointoken.RoleAttendee, nil))
+	b.ok(map[string]any{"type": "poll.vote", "poll": open, "choices": []int{0}})
+	h2.wait(TypePollResults, func(m msg) bool { return m.str("poll") == open && m.num("voters") == 2 })
+}
+
+// TestCloseLeavesNoGoroutines: after Close, nothing of the hub runs.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))
+	for _, c := range e.joinAll(e.users("g", 10)) {
+		c.ok(map[string]any{"type": "react", "emoji": "🎉"})
+	}
+	host.ok(map[string]any{"type": "chat", "text": "bye"})
+	e.hub.Close()
+	e.srv.Close()
+	if code := host.closed(); code != CloseGoingAway {
+		t.Fatalf("close = %d, want %d", code, CloseGoingAway)
+	}
+	eventually(t, "the hub's goroutines end", func() bool {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		return !strings.Contains(string(buf), "internal/audience.(*")
+	})
+	// Every stay is closed.
+	stays, err := e.db.AttendanceOf(context.Background(), e.class.ID, e.host.ID)
+	if err != nil || len(stays) != 1 || stays[0].LeftAt == nil {
+		t.Fatalf("host's stays = %+v, %v", stays, err)
+	}
+	e.countMu.Lock()
+	last := e.counts[len(e.counts)-1]
+	e.countMu.Unlock()
+	if last != 0 {
+		t.Fatalf("OnCount's last count = %d, want 0", last)
 	}
 }

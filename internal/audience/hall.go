@@ -18,14 +18,17 @@ type hall struct {
 	h  *Hub
 	id store.ClassID
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	hosts   map[*conn]struct{}
-	users   map[store.UserID]int // open connections per user
-	ended   bool
-	stream  StreamState
-	health  []byte // the last health message, for hosts who join
-	healthV *Health
+	// loadMu serialises restore; loaded is set once it succeeded.
+	loadMu sync.Mutex
+	loaded bool
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	hosts  map[*conn]struct{}
+	users  map[store.UserID]int // open connections per user
+	ended  bool
+	stream StreamState
+	health *Health // the last, for hosts who join
 
 	chat     []chatOut // recent messages, oldest first
 	polls    []*poll
@@ -107,18 +110,6 @@ func (hl *hall) toLocked(set map[*conn]struct{}, v any) []byte {
 	return b
 }
 
-// toUserLocked queues b for every connection of user.
-func (hl *hall) toUserLocked(user store.UserID, b []byte) {
-	if hl.users[user] == 0 {
-		return
-	}
-	for c := range hl.conns {
-		if c.user == user {
-			c.send(b)
-		}
-	}
-}
-
 func (hl *hall) limitsLocked(user store.UserID) *userLimits {
 	l, ok := hl.limits[user]
 	if !ok {
@@ -161,7 +152,7 @@ func (hl *hall) add(c *conn) error {
 		w.Viewers++
 	}
 	if c.host {
-		w.Health = hl.healthV
+		w.Health = hl.health
 	}
 	w.Chat = append(w.Chat, hl.chat...)
 	for _, p := range hl.polls {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -38,6 +37,7 @@ type env struct {
 	class  store.LiveClass
 	host   store.User
 	tokens atomic.Int64
+	opt    Options
 
 	countMu sync.Mutex
 	counts  []int // what OnCount was told, in order
@@ -63,7 +63,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e := &env{t: t, db: db, signer: signer}
 	e.host = e.user("host", store.RoleMentor)
 	e.class = e.newClass(store.ServiceIVS)
-	opt := Options{
+	e.opt = Options{
 		Store: db, Tokens: signer, Logger: log,
 		OnCount: func(_ store.ClassID, n int) {
 			e.countMu.Lock()
@@ -75,22 +75,38 @@ func newEnv(t *testing.T, o envOptions) *env {
 		CountInterval:    100 * time.Millisecond,
 	}
 	if o.opt != nil {
-		o.opt(&opt)
+		o.opt(&e.opt)
 	}
-	if e.hub, err = NewHub(opt); err != nil {
-		t.Fatal(err)
+	e.start(o.listener)
+	return e
+}
+
+// start serves a new hub over the env's database.
+func (e *env) start(listener func(net.Listener) net.Listener) {
+	e.t.Helper()
+	var err error
+	if e.hub, err = NewHub(e.opt); err != nil {
+		e.t.Fatal(err)
 	}
 	e.srv = httptest.NewUnstartedServer(e.hub)
-	if o.listener != nil {
-		e.srv.Listener = o.listener(e.srv.Listener)
+	if listener != nil {
+		e.srv.Listener = listener(e.srv.Listener)
 	}
 	e.srv.Start()
 	// The hub closes first, so that its connections end (and write their
 	// attendance) while the database still stands.
-	t.Cleanup(e.srv.Close)
-	t.Cleanup(e.hub.Close)
+	e.t.Cleanup(e.srv.Close)
+	e.t.Cleanup(e.hub.Close)
 	e.url = "ws" + strings.TrimPrefix(e.srv.URL, "http")
-	return e
+}
+
+// restart stops the hub and serves a new one over the same database, as
+// a restarted process would.
+func (e *env) restart() {
+	e.t.Helper()
+	e.hub.Close()
+	e.srv.Close()
+	e.start(nil)
 }
 
 func (e *env) user(name string, role store.Role) store.User {
@@ -390,5 +406,3 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-var errIgnored = errors.New("ignored")

@@ -143,6 +143,12 @@ func (h *Hub) hello(ctx context.Context, c *conn) (*hall, int64, error) {
 		return nil, id, err
 	}
 	c.hall = hl
+	lctx, lcancel := context.WithTimeout(ctx, h.opt.StoreTimeout)
+	err = hl.restore(lctx, class)
+	lcancel()
+	if err != nil {
+		return nil, id, err
+	}
 	if err := hl.add(c); err != nil {
 		return nil, id, err
 	}

@@ -64,7 +64,7 @@ func (h *Hub) SetHealth(class store.ClassID, hlth Health) {
 		return
 	}
 	if b, ok := hl.encode(healthOut{Type: TypeHealth, Health: hlth}); ok {
-		hl.healthV = &hlth
+		hl.health = &hlth
 		for c := range hl.hosts {
 			c.send(b)
 		}

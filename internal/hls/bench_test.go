@@ -17,8 +17,8 @@ import (
 // times: 100 on every Linux this runs on.
 const clockTicks = 100
 
-// benchPipeline starts a 720p source (a clip replayed in real time, so
-// that encoding it costs the machine nothing) publishing into a packager with
+// benchPipeline starts a 720p source (for H.264 a clip replayed in real
+// time, so that encoding it costs the machine nothing) publishing into a packager with
 // segments of seg; onVideo, when set, sees each video packet after the
 // packager took it.
 func benchPipeline(b *testing.B, codec string, seg time.Duration, onVideo func(p *Packager, pkt []byte)) *Packager {
@@ -30,7 +30,13 @@ func benchPipeline(b *testing.B, codec string, seg time.Duration, onVideo func(p
 	}
 	b.Cleanup(func() { _ = p.Close() })
 	src := sourceOptions{codec: codec, size: "1280x720", gop: int(seg.Seconds() * 30)}
-	src.clip = makeClip(b, src, 6)
+	if codec == CodecH264 {
+		// A replayed VP8 clip is not probed by ffmpeg's SDP input
+		// ("unspecified size"), while a live VP8 encoder's stream is:
+		// VP8 is encoded live, at a cost the packager's CPU figure
+		// leaves out (it is read for ffmpeg's own process).
+		src.clip = makeClip(b, src, 6)
+	}
 	startSource(b, src, func(pkt []byte) error {
 		err := p.WriteVideo(pkt)
 		if onVideo != nil {
@@ -195,7 +201,7 @@ func BenchmarkFFmpegCPU(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
 				p := benchPipeline(b, tc.codec, time.Second, nil)
-				waitFor(b, 20*time.Second, "the first segment", func() bool {
+				waitFor(b, time.Minute, "the first segment", func() bool {
 					_, err := os.Stat(filepath.Join(p.opt.Dir, PlaylistName))
 					return err == nil
 				})

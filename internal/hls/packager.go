@@ -146,6 +146,7 @@ type run struct {
 	pid          int
 	ready        atomic.Bool // ffmpeg has bound its ports
 	open         atomic.Bool // a keyframe with its parameters has passed
+	listed       atomic.Bool // ffmpeg has written its first playlist
 }
 
 // Start validates opt, prepares opt.Dir and starts ffmpeg. The returned
@@ -432,7 +433,7 @@ func (p *Packager) exitError(err error, stderr *lineLogger) error {
 }
 
 // watchKeyframes asks the publisher for a keyframe while ffmpeg waits for
-// one to start, and, with H.264 copied, whenever the publisher has sent
+// one to start (until its first segment is out), and, with H.264 copied, whenever the publisher has sent
 // none for a segment's duration (segments can only start at one).
 func (p *Packager) watchKeyframes() {
 	d := p.opt.SegmentDuration
@@ -452,7 +453,15 @@ func (p *Packager) watchKeyframes() {
 		if now-p.lastReq.Load() < int64(d) {
 			continue
 		}
-		if !r.open.Load() || (!p.transcode && now-p.lastKey.Load() >= int64(d)) {
+		if !r.listed.Load() {
+			if _, err := os.Stat(filepath.Join(p.opt.Dir, PlaylistName)); err == nil {
+				r.listed.Store(true)
+			}
+		}
+		// Until ffmpeg has written a segment, the keyframe it started
+		// from may have been lost (its socket overflowed, or it had not
+		// found the stream's size yet): ask again.
+		if !r.open.Load() || !r.listed.Load() || (!p.transcode && now-p.lastKey.Load() >= int64(d)) {
 			p.requestKeyframe()
 		}
 	}
@@ -501,7 +510,11 @@ func (p *Packager) args(sdpPath string, n int) []string {
 		"-protocol_whitelist", "file,udp,rtp",
 		// The SDP says what the streams are; a keyframe starts the
 		// video, so a short probe finds the rest.
-		"-analyzeduration", "1000000",
+		"-analyzeduration", "3000000",
+		// A keyframe comes in a burst of packets; the kernel's default
+		// socket buffer (208 KiB) loses some of a 720p one while ffmpeg
+		// is busy starting. The kernel caps this at net.core.rmem_max.
+		"-buffer_size", "4194304",
 		"-i", sdpPath,
 		"-map", "0:v:0", "-map", "0:a:0",
 	}
@@ -509,6 +522,11 @@ func (p *Packager) args(sdpPath string, n int) []string {
 		a = append(a,
 			"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
 			"-pix_fmt", "yuv420p", "-sc_threshold", "0",
+			// Frames keep the publisher's timing. A WebRTC source's
+			// frame rate varies and ffmpeg may guess it wrong (90k from
+			// the RTP clock), and a constant-rate output would then
+			// duplicate frames by the thousand.
+			"-fps_mode", "passthrough",
 			// A keyframe at every segment boundary, whatever the
 			// source's keyframes.
 			"-force_key_frames", "expr:gte(t,n_forced*"+secs+")",

@@ -252,7 +252,11 @@ type Hub struct {
 	mu      sync.Mutex
 	closed  bool
 	halls   map[store.ClassID]*hall
+	conns   map[*conn]struct{} // every open WebSocket, joined or not
 	serving sync.WaitGroup
+	// shut is closed, readable without mu: a hall refuses newcomers once
+	// it is set, so that Close finishes every connection it let in.
+	shut atomic.Bool
 
 	stop     chan struct{} // closed by Close: the ticker and notifier end
 	loops    sync.WaitGroup
@@ -271,6 +275,7 @@ func NewHub(opt Options) (*Hub, error) {
 		opt:   opt,
 		log:   opt.Logger,
 		halls: map[store.ClassID]*hall{},
+		conns: map[*conn]struct{}{},
 		stop:  make(chan struct{}),
 	}
 	h.counts.wake = make(chan struct{}, 1)

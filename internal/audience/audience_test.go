@@ -90,7 +90,12 @@ func TestHelloRefused(t *testing.T) {
 	}
 	t.Run("silence", func(t *testing.T) {
 		c := e.dial().listen()
-		if code := c.closed(); code != CloseNotJoined && code != -1 {
+		defer func() {
+			if m := c.all(TypeError); len(m) != 1 || m[0].str("code") != "UNAUTHENTICATED" {
+				t.Errorf("silence: got %v, want one UNAUTHENTICATED error", m)
+			}
+		}()
+		if code := c.closed(); code != CloseNotJoined {
 			t.Fatalf("close %d, want %d", code, CloseNotJoined)
 		}
 	})
@@ -508,10 +513,20 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		c.ok(map[string]any{"type": "react", "emoji": "🎉"})
 	}
 	host.ok(map[string]any{"type": "chat", "text": "bye"})
+	silent := e.dial().listen() // connected, no hello yet
+	eventually(t, "the silent connection is served", func() bool {
+		e.hub.mu.Lock()
+		defer e.hub.mu.Unlock()
+		return len(e.hub.conns) == 12
+	})
 	e.hub.Close()
 	e.srv.Close()
 	if code := host.closed(); code != CloseGoingAway {
 		t.Fatalf("close = %d, want %d", code, CloseGoingAway)
+	}
+	// Close did not wait for the silent one's hello timeout (4001).
+	if code := silent.closed(); code != CloseGoingAway {
+		t.Fatalf("silent connection's close = %d, want %d", code, CloseGoingAway)
 	}
 	eventually(t, "the hub's goroutines end", func() bool {
 		buf := make([]byte, 1<<20)

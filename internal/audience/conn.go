@@ -37,6 +37,9 @@ type conn struct {
 	name string
 	host bool
 	stay store.AttendanceID
+	// joined is set once the connection is in its hall (Close then
+	// finishes it there; before, Close just drops it).
+	joined atomic.Bool
 
 	out  chan []byte
 	done chan struct{} // closed when the connection is over

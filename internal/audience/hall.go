@@ -130,6 +130,8 @@ func (hl *hall) add(c *conn) error {
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
 	switch {
+	case hl.h.shut.Load():
+		return errClosing
 	case hl.ended:
 		return errEnded
 	case hl.banned[c.user]:
@@ -171,6 +173,7 @@ func (hl *hall) add(c *conn) error {
 		hl.hosts[c] = struct{}{}
 	}
 	hl.users[c.user]++
+	c.joined.Store(true)
 	return nil
 }
 

@@ -37,12 +37,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(CloseGoingAway, "server shutting down")
 		return
 	}
+	c := newConn(h, ws)
+	h.conns[c] = struct{}{}
 	h.serving.Add(1)
 	h.mu.Unlock()
-	defer h.serving.Done()
+	defer func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+		h.serving.Done()
+	}()
 	// The request's context ends with the handler; the connection's life
 	// is its own.
-	h.serve(context.WithoutCancel(r.Context()), newConn(h, ws))
+	h.serve(context.WithoutCancel(r.Context()), c)
 }
 
 // refuse answers a connection that did not join, and closes it.
@@ -91,15 +98,20 @@ var errSilent = errors.New("audience: gone before hello")
 // hello reads and checks the first message and puts the connection in its
 // class's hall, its welcome queued.
 func (h *Hub) hello(ctx context.Context, c *conn) (*hall, int64, error) {
-	rctx, cancel := context.WithTimeout(ctx, h.opt.JoinTimeout)
-	typ, data, err := c.ws.Read(rctx)
-	timedOut := rctx.Err() != nil
-	cancel()
+	// A timer, not the read's context: coder/websocket closes the
+	// connection without a word when a read's context ends, and the
+	// client should learn why (4001).
+	timedOut := make(chan struct{})
+	timer := time.AfterFunc(h.opt.JoinTimeout, func() {
+		defer close(timedOut)
+		h.refuse(c.ws, CloseNotJoined, errorFor(0, apperr.New(apperr.Unauthenticated, "no hello message in time")))
+	})
+	typ, data, err := c.ws.Read(ctx)
+	if !timer.Stop() {
+		<-timedOut
+		return nil, 0, errSilent
+	}
 	switch {
-	case timedOut:
-		// coder/websocket closes the connection when a read's context
-		// ends; the refusal is best effort.
-		return nil, 0, apperr.New(apperr.Unauthenticated, "no hello message in time")
 	case err != nil:
 		return nil, 0, errSilent
 	case typ != websocket.MessageText:

@@ -91,9 +91,16 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
+	h.shut.Store(true)
 	halls := make([]*hall, 0, len(h.halls))
 	for _, hl := range h.halls {
 		halls = append(halls, hl)
+	}
+	for c := range h.conns {
+		if !c.joined.Load() {
+			// Still saying hello: nothing to finish, nothing stored.
+			go func() { _ = c.ws.Close(CloseGoingAway, "server shutting down") }()
+		}
 	}
 	h.mu.Unlock()
 	for _, hl := range halls {

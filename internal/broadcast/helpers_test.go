@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,8 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
+	// Counted with the store open: it closes after the check.
+	before := runtime.NumGoroutine()
 	signer, err := jointoken.NewSigner(bytes.Repeat([]byte("k"), 32))
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +111,7 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		if err := e.media.Close(); err != nil {
 			t.Errorf("close media: %v", err)
 		}
+		waitGoroutines(t, before)
 	})
 	e.api = clientAPI(t)
 	mk := func(name string, role store.Role) auth.Actor {
@@ -186,6 +190,21 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitGoroutines fails the test if goroutines outlive the service, the
+// media server and the clients (which close before, in cleanup order).
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

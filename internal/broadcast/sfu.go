@@ -31,3 +31,9 @@ func (m sfuMedia) View(class store.ClassID, v sfu.ParticipantID, offer string) (
 func (m sfuMedia) Tap(class store.ClassID, t sfu.TrackID, w io.Writer) (func(), error) {
 	return m.s.Tap(class, t, w)
 }
+
+// RequestKeyframe makes the media server a Keyframer, so that the HLS
+// packager can ask a browser publisher for the keyframe ffmpeg starts on.
+func (m sfuMedia) RequestKeyframe(class store.ClassID, t sfu.TrackID) {
+	m.s.RequestKeyframe(class, t)
+}

@@ -17,11 +17,11 @@ import (
 // times: 100 on every Linux this runs on.
 const clockTicks = 100
 
-// benchPipeline starts a 720p source (for H.264 a clip replayed in real
+// benchPipeline starts a source of the size given (for H.264 a clip replayed in real
 // time, so that encoding it costs the machine nothing) publishing into a packager with
 // segments of seg; onVideo, when set, sees each video packet after the
 // packager took it.
-func benchPipeline(b *testing.B, codec string, seg time.Duration, onVideo func(p *Packager, pkt []byte)) *Packager {
+func benchPipeline(b *testing.B, codec, size string, seg time.Duration, onVideo func(p *Packager, pkt []byte)) *Packager {
 	b.Helper()
 	needTool(b, "ffprobe")
 	p, err := Start(Options{Dir: filepath.Join(b.TempDir(), "c1"), FFmpeg: needTool(b, "ffmpeg"), VideoCodec: codec, SegmentDuration: seg})
@@ -29,7 +29,7 @@ func benchPipeline(b *testing.B, codec string, seg time.Duration, onVideo func(p
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = p.Close() })
-	src := sourceOptions{codec: codec, size: "1280x720", gop: int(seg.Seconds() * 30)}
+	src := sourceOptions{codec: codec, size: size, gop: int(seg.Seconds() * 30)}
 	if codec == CodecH264 {
 		// A replayed VP8 clip is not probed by ffmpeg's SDP input
 		// ("unspecified size"), while a live VP8 encoder's stream is:
@@ -96,34 +96,37 @@ func (l *entryLog) wallAt(m time.Duration) (time.Time, bool) {
 // being listed in the playlist: "first" is the first frame of a segment,
 // which waits for the whole segment; "edge" the last frame, which is what
 // ffmpeg itself adds. Run with -benchtime=1x: one iteration lists 12
-// segments of a 720p 30 fps source published in real time.
+// segments of a 30 fps source published in real time.
 func BenchmarkLatency(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		codec string
+		size  string
 		seg   time.Duration
 	}{
-		{"h264-copy/seg=1s", CodecH264, time.Second},
-		{"h264-copy/seg=2s", CodecH264, 2 * time.Second},
-		{"vp8-transcode/seg=1s", CodecVP8, time.Second},
+		{"h264-copy/720p/seg=1s", CodecH264, "1280x720", time.Second},
+		{"h264-copy/720p/seg=2s", CodecH264, "1280x720", 2 * time.Second},
+		// The live VP8 encoder of the source does not keep real time at
+		// 720p beside the transcoder on two shared cores.
+		{"vp8-transcode/360p/seg=1s", CodecVP8, "640x360", time.Second},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				measureLatency(b, tc.codec, tc.seg)
+				measureLatency(b, tc.codec, tc.size, tc.seg)
 			}
 		})
 	}
 }
 
-func measureLatency(b *testing.B, codec string, seg time.Duration) {
+func measureLatency(b *testing.B, codec, size string, seg time.Duration) {
 	const segments = 12
 	var log entryLog
-	p := benchPipeline(b, codec, seg, log.onVideo)
+	p := benchPipeline(b, codec, size, seg, log.onVideo)
 	playlist := filepath.Join(p.opt.Dir, PlaylistName)
 	seen := map[string]bool{}
 	var start time.Duration // media time where the next new segment starts
 	var firsts, edges []time.Duration
-	deadline := time.Now().Add(time.Duration(segments+10) * seg)
+	deadline := time.Now().Add(time.Minute + segments*seg)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for len(firsts) < segments {
@@ -200,7 +203,7 @@ func BenchmarkFFmpegCPU(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				p := benchPipeline(b, tc.codec, time.Second, nil)
+				p := benchPipeline(b, tc.codec, "1280x720", time.Second, nil)
 				waitFor(b, time.Minute, "the first segment", func() bool {
 					_, err := os.Stat(filepath.Join(p.opt.Dir, PlaylistName))
 					return err == nil

@@ -103,3 +103,21 @@ func (s *Server) Tap(class store.ClassID, t TrackID, w io.Writer) (stop func(), 
 		}
 	}, nil
 }
+
+// RequestKeyframe asks the publisher of track t for a keyframe of its
+// highest layer, the one taps receive, throttled like subscribers'
+// requests. A packager asks when its transcoder (re)starts: a browser
+// publisher sends keyframes only when asked, and the one asked when the
+// tap started may have gone by before the transcoder was listening.
+func (s *Server) RequestKeyframe(class store.ClassID, t TrackID) {
+	ss, ok := s.Session(class)
+	if !ok {
+		return
+	}
+	ss.mu.Lock()
+	up := ss.tracks[t]
+	ss.mu.Unlock()
+	if up != nil {
+		up.requestKeyframe(up.layers() - 1)
+	}
+}

@@ -47,7 +47,6 @@ function main(root) {
   const sourceSelect = /** @type {HTMLSelectElement} */ (byId("source-select"));
   const cameraSelect = /** @type {HTMLSelectElement} */ (byId("camera-select"));
   const micSelect = /** @type {HTMLSelectElement} */ (byId("mic-select"));
-  const qualitySelect = /** @type {HTMLSelectElement} */ (byId("quality-select"));
   const goLive = /** @type {HTMLButtonElement} */ (byId("btn-go-live"));
   const stop = /** @type {HTMLButtonElement} */ (byId("btn-stop"));
   const end = /** @type {HTMLButtonElement} */ (byId("btn-end"));
@@ -92,7 +91,6 @@ function main(root) {
     /** @type {string[]} */
     const problems = [];
     const screen = sourceSelect.value === "screen";
-    const height = Number(qualitySelect.value) || 720;
     cameraSelect.disabled = screen;
     let video = null;
     try {
@@ -100,9 +98,10 @@ function main(root) {
         ? await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false })
         : await navigator.mediaDevices.getUserMedia({
           video: {
-            // The top simulcast layer; a slow uplink is better served by
-            // a smaller one than by dropped frames.
-            width: { ideal: Math.round(height * 16 / 9) }, height: { ideal: height }, frameRate: { ideal: 30, max: 30 },
+            // 720p: the top simulcast layer, which HLS is made from. Below
+            // it the browser sends fewer layers than the three asked for,
+            // and the top one is the first it leaves out.
+            width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 },
             ...(cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : {}),
           },
         });
@@ -185,7 +184,7 @@ function main(root) {
     fill(micSelect, "audioinput", S.local.mic, "microphone");
   }
 
-  for (const sel of [sourceSelect, cameraSelect, qualitySelect, micSelect]) sel.addEventListener("change", () => { acquire(); });
+  for (const sel of [sourceSelect, cameraSelect, micSelect]) sel.addEventListener("change", () => { acquire(); });
 
   // ---------------------------------------------------------------- going live
 

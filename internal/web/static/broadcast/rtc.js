@@ -132,16 +132,22 @@ export class Publish {
    * What the page sends now: bitrate (bits/s) and frame rate of the top
    * layer sent, frames the camera gave that were never encoded, and the
    * number of layers going out.
-   * @param {{bytes: number, at: number}} last the previous reading, updated
+   * @param {{bytes: number, at: number, rids?: Record<string, number>}} last the previous reading, updated
    * @returns {Promise<{bitrate: number, fps: number, dropped: number, lost: number, layers: number}>}
    */
   async health(last) {
     const stats = await this.pc.getStats();
     let bytes = 0, fps = 0, encoded = 0, captured = 0, layers = 0, lost = 0;
+    /** @type {Record<string, number>} */
+    const rids = {};
     stats.forEach((s) => {
       if (s.type === "outbound-rtp" && s.kind === "video") {
         bytes += s.bytesSent ?? 0;
-        if ((s.framesPerSecond ?? 0) > 0) layers++;
+        // A layer counts while it sends: the browser leaves some out when
+        // the uplink or the processor cannot carry them.
+        const key = String(s.rid ?? s.ssrc);
+        rids[key] = s.bytesSent ?? 0;
+        if (rids[key] > (last.rids?.[key] ?? 0)) layers++;
         if ((s.framesPerSecond ?? 0) > fps) fps = s.framesPerSecond;
         encoded = Math.max(encoded, s.framesEncoded ?? 0);
       }
@@ -152,6 +158,7 @@ export class Publish {
     const now = performance.now();
     const bitrate = last.at ? ((bytes - last.bytes) * 8 * 1000) / (now - last.at) : 0;
     last.bytes = bytes;
+    last.rids = rids;
     last.at = now;
     return { bitrate: Math.max(0, bitrate), fps, dropped: Math.max(0, captured - encoded), lost, layers };
   }

@@ -50,7 +50,8 @@ type conn struct {
 	lastSet chan struct{} // closed once last is set
 
 	// behind is when the queue first refused a message since it was last
-	// empty (Unix nanoseconds, 0 when keeping up).
+	// under half full (Unix nanoseconds, 0 when keeping up, -1 once
+	// dropped for it).
 	behind atomic.Int64
 
 	bucket bucket // the reader's own
@@ -84,11 +85,24 @@ func (c *conn) send(b []byte) {
 		return
 	}
 	if time.Duration(now-since) > c.h.opt.SlowTimeout {
-		c.abort()
-		if c.behind.Swap(-1) != -1 {
-			c.h.tooSlow.Add(1)
-			c.h.log.Warn("audience: viewer too slow, disconnected", "class", c.hall.id, "user", c.user)
-		}
+		c.dropSlow()
+	}
+}
+
+// checkSlow disconnects c if its queue has been refusing messages for
+// longer than SlowTimeout: the hub's ticker calls it, for a viewer that
+// stopped reading when nothing more is sent.
+func (c *conn) checkSlow(now time.Time) {
+	if since := c.behind.Load(); since > 0 && time.Duration(now.UnixNano()-since) > c.h.opt.SlowTimeout {
+		c.dropSlow()
+	}
+}
+
+func (c *conn) dropSlow() {
+	c.abort()
+	if c.behind.Swap(-1) != -1 {
+		c.h.tooSlow.Add(1)
+		c.h.log.Warn("audience: viewer too slow, disconnected", "class", c.hall.id, "user", c.user)
 	}
 }
 
@@ -157,7 +171,8 @@ func (c *conn) writeLoop() {
 			if gap > 0 {
 				lastWrite = time.Now()
 			}
-			if len(c.out) == 0 && c.behind.Load() > 0 {
+			// Back under half its queue: the viewer caught up.
+			if len(c.out) < cap(c.out)/2 && c.behind.Load() > 0 {
 				c.behind.Store(0)
 			}
 		}

@@ -205,6 +205,9 @@ func (hl *hall) tick(now time.Time) (count int, report bool) {
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
 	o := hl.h.opt
+	for c := range hl.conns {
+		c.checkSlow(now)
+	}
 	if len(hl.reactions) > 0 && now.Sub(hl.lastReactions) >= o.ReactionInterval {
 		hl.toAllLocked(reactionsOut{Type: TypeReactions, Counts: hl.reactions, IntervalMs: int(o.ReactionInterval / time.Millisecond)})
 		hl.reactions = map[string]int{}

@@ -268,8 +268,18 @@ func TestBrowserBroadcast(t *testing.T) {
 			chromedp.Navigate(classURL),
 			follow("link", "Open presenter"),
 			waitText("Stream keys", wait),
-			js(`window.__errs = []; addEventListener("error", (e) => __errs.push(e.message)); addEventListener("unhandledrejection", (e) => __errs.push(String(e.reason))); true`),
 		)
+		step(t, host.ctx, "presenter creates a stream key for OBS and copies it", wait,
+			follow("button", "Create stream key"),
+			waitText("shown only once", wait),
+			click("button", "Copy stream key"),
+		)
+		// Headless Chromium may refuse the clipboard; the button then
+		// selects the key for a manual copy and says so.
+		holds(t, host, "the copy button answers", wait, `const b = document.querySelector('[data-copy="new-key"]');
+			return b.dataset.copied === "clipboard" || b.dataset.copied === "manual" || b.outerHTML;`)
+		step(t, host.ctx, "watch the page for script errors", wait,
+			js(`window.__errs = []; addEventListener("error", (e) => __errs.push(e.message)); addEventListener("unhandledrejection", (e) => __errs.push(String(e.reason))); true`))
 		until(t, host, "the preview plays", wait, `return document.getElementById("preview").videoHeight > 0;`)
 		until(t, host, "cameras and microphones listed", wait,
 			`return document.querySelectorAll("#camera-select option").length > 1 && document.querySelectorAll("#mic-select option").length > 1;`)

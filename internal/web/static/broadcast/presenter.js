@@ -33,6 +33,7 @@ function copyButtons() {
       // text so that the person can copy it by hand.
       input.select();
     }
+    b.dataset.copied = done ? "clipboard" : "manual";
     const was = b.textContent;
     b.textContent = done ? "Copied" : "Press Ctrl+C";
     setTimeout(() => { b.textContent = was; }, 2000);

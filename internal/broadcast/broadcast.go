@@ -87,6 +87,7 @@ type Store interface {
 	ClassByID(ctx context.Context, id store.ClassID) (store.LiveClass, error)
 	ListClasses(ctx context.Context, q store.ClassQuery) (store.List[store.LiveClass], error)
 	SetClassStatus(ctx context.Context, id store.ClassID, s store.Status) error
+	SetCurrentParticipants(ctx context.Context, id store.ClassID, n int) error
 }
 
 // Keys checks stream keys and the join window (*classes.Service).
@@ -196,6 +197,11 @@ func New(opt Options) (*Service, error) {
 		opt.MaxBodyBytes = 128 << 10
 	}
 	s := &Service{opt: opt, log: opt.Logger, channels: map[store.ClassID]*channel{}, stop: make(chan struct{})}
+	// The broadcasts a previous process left LIVE, before anyone can join:
+	// nobody is in their audiences now, and those past their end are over.
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	s.sweep(ctx, true)
+	cancel()
 	s.wg.Add(1)
 	go s.loop()
 	return s, nil
@@ -264,7 +270,6 @@ func (s *Service) loop() {
 		<-s.stop
 		cancel()
 	}()
-	s.sweep(ctx) // classes a previous process left live
 	for {
 		select {
 		case <-s.stop:
@@ -272,7 +277,7 @@ func (s *Service) loop() {
 		case <-health.C:
 			s.sendHealth()
 		case <-sweep.C:
-			s.sweep(ctx)
+			s.sweep(ctx, false)
 		}
 	}
 }
@@ -311,8 +316,9 @@ func (s *Service) sendHealth() {
 
 // sweep ends the live broadcasts that are past their end time plus the
 // grace with nobody publishing: in this process, and those a stopped
-// process left LIVE.
-func (s *Service) sweep(ctx context.Context) {
+// process left LIVE. At start (atStart) it also sets their audience counts
+// back to 0: a count a killed process left behind counts nobody.
+func (s *Service) sweep(ctx context.Context, atStart bool) {
 	filter := &store.Filter{Conds: []store.Cond{
 		{Field: "status", Op: store.OpEq, Values: []any{string(store.StatusLive)}},
 		{Field: "awsService", Op: store.OpEq, Values: []any{string(store.ServiceIVS)}},
@@ -327,6 +333,13 @@ func (s *Service) sweep(ctx context.Context) {
 			return
 		}
 		for _, c := range page.Items {
+			if atStart && c.CurrentParticipants != 0 {
+				if err := s.opt.Store.SetCurrentParticipants(ctx, c.ID, 0); err != nil {
+					s.log.Warn("broadcast: resetting the audience count of a broadcast left live", "class", c.ID, "err", err)
+				} else {
+					s.opt.OnClassChange(ctx, c.ID)
+				}
+			}
 			if now.Before(c.EndTime.Add(s.opt.EndGrace)) {
 				continue
 			}

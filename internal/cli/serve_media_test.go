@@ -414,7 +414,8 @@ func TestServeClosesSocketsOnShutdown(t *testing.T) {
 // previous process left two interactive classes LIVE with people counted
 // in them (it was killed): the one past its end time plus grace is ENDED
 // at start, the other stays LIVE with nobody counted, and a host who joins
-// resumes it.
+// resumes it. Two broadcasts left the same way go the same ways: their
+// audience counts back to 0, the one past its end ENDED.
 func TestServeSweepsClassesLeftLive(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -428,11 +429,14 @@ func TestServeSweepsClassesLeftLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	mk := func(title string, start, end time.Time) store.LiveClass {
+	mk := func(title string, start, end time.Time, service ...store.Service) store.LiveClass {
 		c := store.LiveClass{
 			Title: title, InstructorID: mentor.ID, StartTime: start, EndTime: end, Duration: int(end.Sub(start) / time.Minute),
 			Service: store.ServiceChime, AccessLevel: store.RoleStudent, MaxParticipants: 10,
 			Category: "test", Level: store.LevelBeginner, IsFree: true, Status: store.StatusLive,
+		}
+		if len(service) > 0 {
+			c.Service = service[0]
 		}
 		if err := st.CreateClass(ctx, &c); err != nil {
 			t.Fatal(err)
@@ -444,6 +448,8 @@ func TestServeSweepsClassesLeftLive(t *testing.T) {
 	}
 	over := mk("Over", now.Add(-3*time.Hour), now.Add(-2*time.Hour))
 	going := mk("Going", now.Add(-30*time.Minute), now.Add(30*time.Minute))
+	castOver := mk("Broadcast over", now.Add(-3*time.Hour), now.Add(-2*time.Hour), store.ServiceIVS)
+	castGoing := mk("Broadcast going", now.Add(-30*time.Minute), now.Add(30*time.Minute), store.ServiceIVS)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -466,6 +472,15 @@ func TestServeSweepsClassesLeftLive(t *testing.T) {
 	}
 	if s := getClass(t, c, string(going.ID)); s.Status != "LIVE" || s.CurrentParticipants != 0 {
 		t.Errorf("class still running: %s with %d participants, want LIVE with 0", s.Status, s.CurrentParticipants)
+	}
+	// A broadcast's end is queued on its channel: asked for at start,
+	// done a moment later.
+	waitUntil(t, "the broadcast past its end ENDED", 10*time.Second, func() bool {
+		s := getClass(t, c, string(castOver.ID))
+		return s.Status == "ENDED" && s.CurrentParticipants == 0
+	})
+	if s := getClass(t, c, string(castGoing.ID)); s.Status != "LIVE" || s.CurrentParticipants != 0 {
+		t.Errorf("broadcast still running: %s with %d participants, want LIVE with 0", s.Status, s.CurrentParticipants)
 	}
 	grant, err := c.GenerateLiveClassToken(ctx, string(going.ID))
 	if err != nil {

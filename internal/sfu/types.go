@@ -13,6 +13,14 @@
 // cache, keyframe throttle, per-subscriber rewriter) and a bwe.Selector per
 // subscribed video.
 //
+// A broadcast class uses the same forwarding path: Server.Ingest takes a
+// WHIP publisher's offer (a browser's VP8 simulcast, or OBS's H.264 and
+// Opus) and publishes its tracks in the class's Session; Server.View
+// answers a WHEP viewer's offer with one connection whose video and audio
+// slots carry the broadcast, at the layer the viewer's estimate allows,
+// across the publisher's departures and returns; Server.Tap hands a
+// track's top layer to a server-side consumer (HLS packaging, recording).
+//
 // The package knows no SQL, GraphQL or classroom rules. The classroom
 // (package room) steers it through SetGroup, Block and Disconnect; the
 // signalling layer moves SDP and candidates through the Signaller a Peer is

@@ -1,6 +1,8 @@
 // Package web serves liveclass's browser UI: the guide's Next.js pages
 // (catalogue, class page, dashboards, admin) as server-rendered
-// html/template pages with plain ES modules, all embedded in the binary.
+// html/template pages with plain ES modules, all embedded in the binary,
+// and the live pages: the classroom of an interactive class, and the
+// presenter's and viewers' pages of a broadcast.
 // Every form works without JavaScript (POST, then redirect); the modules
 // only enhance: local times, the countdown, and revealing Join when the
 // join window opens by the server's clock.

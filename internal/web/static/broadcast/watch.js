@@ -95,7 +95,15 @@ function main(root) {
     onClosed: ({ code, error }) => {
       if (S.ended) return;
       if (code === 4010) return ended();
-      if (code === 4009) return fail("A host has removed you from this class.");
+      if (code === 4009) {
+        // Banned: out of the class, not only out of its chat.
+        stopPlayer();
+        S.stream = "offline";
+        S.mode = "";
+        stateEl.textContent = "Removed from the class";
+        stateEl.hidden = false;
+        return fail("A host has removed you from this class.");
+      }
       const why = error ? reason(error) : "The chat connection was closed.";
       fail(code === 4003 || code === 4001 || code === 4009 ? `You cannot watch this class: ${why}` : why);
     },
@@ -173,12 +181,7 @@ function main(root) {
     S.ended = true;
     S.stream = "ended";
     showState();
-    rtc?.stop();
-    rtc = null;
-    hls?.destroy();
-    hls = null;
-    video.srcObject = null;
-    video.removeAttribute("src");
+    stopPlayer();
     byId("ended").hidden = false;
     for (const el of root.querySelectorAll("#chat-form button, #chat-form input, #reactions button, #poll-list button")) {
       /** @type {HTMLButtonElement} */ (el).disabled = true;
@@ -187,6 +190,15 @@ function main(root) {
   }
 
   // ---------------------------------------------------------------- player
+
+  function stopPlayer() {
+    rtc?.stop();
+    rtc = null;
+    hls?.destroy();
+    hls = null;
+    video.srcObject = null;
+    video.removeAttribute("src");
+  }
 
   soundBtn.addEventListener("click", () => {
     video.muted = !video.muted;

@@ -10,6 +10,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -356,4 +357,88 @@ func TestViewerLeavesWhenConnectionCloses(t *testing.T) {
 		t.Fatal("viewer not done after its client closed")
 	}
 	waitFor(t, "no viewers", func() bool { return srv.Viewers(broadcastClass) == 0 })
+}
+
+// TestIngestNamesTracksByMline publishes two videos and two audios in one
+// WHIP offer: the first video is the camera, the second the screen, the
+// first audio the microphone, and the extra audio is not forwarded (two
+// tracks under one name would race on one forwarder). Viewers get the
+// camera.
+func TestIngestNamesTracksByMline(t *testing.T) {
+	srv, ev := newServer(t, fastConfig())
+	api := newClientAPI(t)
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var tracks []*webrtc.TrackLocalStaticRTP
+	for i, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP8, webrtc.MimeTypeOpus, webrtc.MimeTypeOpus} {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime}, fmt.Sprint("t", i), fmt.Sprint("s", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+		tracks = append(tracks, tr)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	ing, answer, err := srv.Ingest(broadcastClass, "host", pc.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ing.Close()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	v := viewWHEP(t, srv, api, broadcastClass, "v")
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(done); wg.Wait() }()
+	for _, tr := range tracks {
+		wg.Go(func() {
+			var src vp8Source
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				b := src.next()
+				var p rtp.Packet
+				if p.Unmarshal(b) == nil {
+					_ = tr.WriteRTP(&p)
+				}
+			}
+		})
+	}
+	waitFor(t, "camera, screen and microphone published", func() bool {
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		return slices.Contains(ev.published, "host/camera") && slices.Contains(ev.published, "host/screen") && slices.Contains(ev.published, "host/mic")
+	})
+	waitFor(t, "the viewer receives video", func() bool { video, _ := v.recv(); return video.packets > 20 })
+	ev.mu.Lock()
+	n := len(ev.published)
+	ev.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d tracks published, want 3", n)
+	}
+	v.v.mu.Lock()
+	src := v.v.video.up.info.Source
+	v.v.mu.Unlock()
+	if src != SourceCamera {
+		t.Fatalf("the viewer receives the %s, want the camera", src)
+	}
 }

@@ -44,6 +44,7 @@ type Ingest struct {
 	started   time.Time
 
 	mu      sync.Mutex
+	sources map[string]Source // mid → what its track is published as
 	remotes []*webrtc.TrackRemote
 	timer   *time.Timer // ends the ingest after disconnectGrace
 	ended   bool        // Close has begun: no timer, no more remotes
@@ -140,7 +141,32 @@ func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (
 		ing.Close()
 		return nil, "", err
 	}
+	ing.mu.Lock()
+	ing.sources = ingestSources(pc.GetTransceivers())
+	ing.mu.Unlock()
 	return ing, answer, nil
+}
+
+// ingestSources names what each m-line of a publisher's offer publishes,
+// in the offer's order: the first video is the camera, a second the
+// screen, the first audio the microphone. Further m-lines are not
+// forwarded: two tracks under one name would race on one forwarder.
+func ingestSources(trs []*webrtc.RTPTransceiver) map[string]Source {
+	out := map[string]Source{}
+	video := []Source{SourceCamera, SourceScreen}
+	audio := []Source{SourceMic}
+	for _, tr := range trs {
+		if tr.Mid() == "" {
+			continue
+		}
+		switch {
+		case tr.Kind() == webrtc.RTPCodecTypeVideo && len(video) > 0:
+			out[tr.Mid()], video = video[0], video[1:]
+		case tr.Kind() == webrtc.RTPCodecTypeAudio && len(audio) > 0:
+			out[tr.Mid()], audio = audio[0], audio[1:]
+		}
+	}
+	return out
 }
 
 // answerOffer applies a client's offer, checks that some m-line was
@@ -190,13 +216,23 @@ func answerOffer(pc *webrtc.PeerConnection, offer string, dir webrtc.RTPTranscei
 }
 
 // onTrack starts forwarding a published track (one call per simulcast
-// layer). Video is the camera and audio the microphone, as for a
-// participant who declares nothing.
+// layer), under the source its m-line was given (ingestSources).
 func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	spec := PublishedTrack{Source: SourceCamera, Simulcast: remote.RID() != ""}
-	if remote.Kind() == webrtc.RTPCodecTypeAudio {
-		spec.Source = SourceMic
+	mid := ""
+	for _, tr := range ing.pc.GetTransceivers() {
+		if tr.Receiver() == receiver {
+			mid = tr.Mid()
+			break
+		}
 	}
+	ing.mu.Lock()
+	src, ok := ing.sources[mid]
+	ing.mu.Unlock()
+	if !ok {
+		ing.log.Warn("track of an extra m-line not forwarded", "mid", mid, "kind", remote.Kind().String())
+		return
+	}
+	spec := PublishedTrack{Mid: mid, Source: src, Simulcast: remote.RID() != ""}
 	layer, ok := ridLayer(remote.RID())
 	if !ok {
 		ing.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liveclass/liveclass/internal/audience"
@@ -32,7 +33,16 @@ a temporary folder, on a loopback port, in this process (the CPU figure is
 then the server's and the clients' together); --baseline makes that hub
 encode each message once per viewer instead of once for all. With --url,
 it joins a running server's class: --token-key, --class and --users say
-whom to join as.`
+whom to join as.
+
+To measure the server and the clients apart, run the hub alone in one
+process and the clients in another:
+
+  liveclass loadtest audience --serve-only /tmp/aud.tokens &
+  liveclass loadtest audience --tokens /tmp/aud.tokens --server-pid $!
+
+--serve-only writes the hub's URL and a token per viewer to the file (once
+it is ready) and serves until interrupted; --tokens reads them.`
 
 type audienceLoadOptions struct {
 	url, tokenKey, class, usersFile string
@@ -42,6 +52,7 @@ type audienceLoadOptions struct {
 	baseline                        bool
 	coalesce                        time.Duration
 	cpuProfile                      string
+	serveOnly, tokensFile           string
 	serverPIDs                      []int
 }
 
@@ -61,6 +72,8 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to measure")
 	fs.BoolVar(&o.baseline, "baseline", false, "without --url: encode each message once per viewer (the baseline)")
 	fs.DurationVar(&o.coalesce, "coalesce", 20*time.Millisecond, "without --url: the hub's least time between two frames to a viewer (negative: off)")
+	fs.StringVar(&o.serveOnly, "serve-only", "", "serve the hub only, writing its URL and the viewers' tokens to this file, until interrupted")
+	fs.StringVar(&o.tokensFile, "tokens", "", "join with the URL and tokens a --serve-only process wrote to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile over the measured window to this file")
 	fs.StringVar(&serverPIDs, "server-pid", "", "comma-separated process IDs of the server on this machine, to report its CPU")
 	if err := parse(fs, e, args); err != nil {
@@ -89,14 +102,27 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 	}
 	var tokens []string
 	var err error
-	if o.url == "" {
+	switch {
+	case o.serveOnly != "":
+		return serveAudienceOnly(ctx, e, o)
+	case o.tokensFile != "":
+		lines, err := readLines(o.tokensFile)
+		if err != nil || len(lines) < 2 || !strings.HasPrefix(lines[0], "ws") {
+			return usagef("loadtest audience: --tokens: want a URL line and token lines, as --serve-only writes (%v)", err)
+		}
+		o.url, tokens = lines[0], lines[1:]
+		if len(tokens) < o.viewers {
+			return usagef("loadtest audience: --tokens holds %d tokens, fewer than --viewers %d", len(tokens), o.viewers)
+		}
+		tokens = tokens[:o.viewers]
+	case o.url == "":
 		var stop func()
 		o.url, tokens, stop, err = serveAudienceForLoad(ctx, o)
 		if err != nil {
 			return err
 		}
 		defer stop()
-	} else {
+	default:
 		if o.tokenKey == "" || o.class == "" || o.usersFile == "" {
 			return usagef("loadtest audience: --url needs --token-key (or $LIVECLASS_TOKEN_KEY), --class and --users")
 		}
@@ -145,8 +171,8 @@ func printAudienceReport(w io.Writer, o audienceLoadOptions, r audience.LoadRepo
 	if o.baseline {
 		mode = fmt.Sprintf("baseline: one encode per viewer, coalesce %s", o.coalesce)
 	}
-	if len(o.serverPIDs) > 0 || o.tokenKey != "" && o.class != "" {
-		mode = "external server"
+	if o.tokensFile != "" || o.tokenKey != "" && o.class != "" {
+		mode = "server in another process"
 	}
 	fmt.Fprintf(w, "audience fan-out (%s): %d viewers joined of %d, %d senders, %.0f messages/s, %s measured\n",
 		mode, r.Joined, r.Clients, o.senders, o.rate, r.Window)
@@ -267,4 +293,26 @@ func serveAudienceForLoad(ctx context.Context, o audienceLoadOptions) (string, [
 	// The server stops first: the hub then closes the connections left.
 	cleanup = append(cleanup, func() { _ = srv.Close() })
 	return "ws://" + ln.Addr().String() + "/audience", toks, stop, nil
+}
+
+// serveAudienceOnly serves the load's hub until ctx ends, after writing
+// its URL and the viewers' tokens to o.serveOnly (atomically, so that a
+// script may wait for the file).
+func serveAudienceOnly(ctx context.Context, e Env, o audienceLoadOptions) error {
+	url, tokens, stop, err := serveAudienceForLoad(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	body := url + "\n" + strings.Join(tokens, "\n") + "\n"
+	tmp := o.serveOnly + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, o.serveOnly); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "serving %s for %d viewers (pid %d); tokens in %s\n", url, len(tokens), os.Getpid(), o.serveOnly)
+	<-ctx.Done()
+	return nil
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/liveclass/liveclass/client"
 	"github.com/liveclass/liveclass/client/rtc"
+	"github.com/liveclass/liveclass/internal/config"
 	"github.com/liveclass/liveclass/internal/server"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/liveclass/liveclass/internal/store/engine"
@@ -827,6 +828,7 @@ type audienceClient struct {
 	mu     sync.Mutex
 	states []string
 	types  []string
+	err    error // why reading ended
 	done   chan struct{}
 }
 
@@ -847,6 +849,9 @@ func joinAudience(t *testing.T, baseURL, class, token string) *audienceClient {
 		for {
 			_, data, err := conn.Read(context.Background())
 			if err != nil {
+				a.mu.Lock()
+				a.err = err
+				a.mu.Unlock()
 				return
 			}
 			// A frame may carry several messages, one per line.
@@ -896,6 +901,73 @@ func (a *audienceClient) saw(typ string) bool {
 	return slices.Contains(a.types, typ)
 }
 
+// broadcastFixture is a served broadcast class: its mentor (signed in), a
+// student enrolled in it (signed in), a stream key made through GraphQL,
+// and both people's join tokens.
+type broadcastFixture struct {
+	cfg                     config.Config
+	srv                     running
+	mentor, student         *client.Client
+	class                   client.LiveClass
+	key                     string
+	studentID               store.UserID
+	hostGrant, studentGrant client.JoinToken
+}
+
+func newBroadcastFixture(t *testing.T, flags map[string]string) broadcastFixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	fx := broadcastFixture{cfg: testConfig(t, dir, "", flags)}
+	fx.srv = start(t, fx.cfg)
+	t.Cleanup(func() { _ = fx.srv.stop() })
+	addMentor(t, dir, fx.cfg.DatabaseURL, "mentor@example.org", "mentor-password")
+	fx.mentor = client.New(fx.srv.url)
+	if _, err := fx.mentor.Login(ctx, "mentor@example.org", "mentor-password"); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now().Truncate(time.Minute)
+	var err error
+	fx.class, err = fx.mentor.CreateLiveClass(ctx, client.CreateLiveClassInput{
+		Title: "Broadcast wiring", StartTime: begin, EndTime: begin.Add(time.Hour), AWSService: "IVS",
+		RequiresEnrollment: true, AccessLevel: "STUDENT", MaxParticipants: 1000,
+		Category: "Testing", Level: "BEGINNER", IsFree: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		CreateStreamKey struct {
+			Key       string `json:"key"`
+			IngestURL string `json:"ingestUrl"`
+		} `json:"createStreamKey"`
+	}
+	if err := fx.mentor.GraphQL(ctx, `mutation($c: ID!) { createStreamKey(liveClassId: $c) { key ingestUrl } }`,
+		map[string]any{"c": fx.class.ID}, &created); err != nil {
+		t.Fatalf("createStreamKey: %v", err)
+	}
+	fx.key = created.CreateStreamKey.Key
+	if created.CreateStreamKey.IngestURL != fx.srv.url+server.WHIPPath+fx.class.ID || fx.key == "" {
+		t.Fatalf("createStreamKey answered %+v", created.CreateStreamKey)
+	}
+	fx.student = client.New(fx.srv.url)
+	signed, err := fx.student.Signup(ctx, "student@example.org", "student-password", "Sam Student")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.studentID = store.UserID(signed.User.ID)
+	if _, err := fx.student.Enroll(ctx, fx.class.ID); err != nil {
+		t.Fatal(err)
+	}
+	if fx.hostGrant, err = fx.mentor.GenerateLiveClassToken(ctx, fx.class.ID); err != nil {
+		t.Fatal(err)
+	}
+	if fx.studentGrant, err = fx.student.GenerateLiveClassToken(ctx, fx.class.ID); err != nil {
+		t.Fatal(err)
+	}
+	return fx
+}
+
 // TestServeBroadcast runs the real server with a broadcast class: the
 // mentor creates a stream key through GraphQL; an encoder publishes real
 // H.264 and Opus over WHIP with it; the class goes LIVE (GraphQL and
@@ -913,61 +985,19 @@ func TestServeBroadcast(t *testing.T) {
 		t.Fatalf("ffprobe not found: run `make test`, which installs it (%v)", err)
 	}
 	clip := h264Clip(t)
-	dir := t.TempDir()
 	flags := mediaFlags()
 	flags["broadcast_max_webrtc_viewers"] = "1"
-	cfg := testConfig(t, dir, "", flags)
-	srv := start(t, cfg)
-	t.Cleanup(func() { _ = srv.stop() })
+	fx := newBroadcastFixture(t, flags)
+	srv, mentor, student, class, key := fx.srv, fx.mentor, fx.student, fx.class, fx.key
+	hostGrant, studentGrant := fx.hostGrant, fx.studentGrant
 	api := broadcastAPI(t)
-
-	addMentor(t, dir, cfg.DatabaseURL, "mentor@example.org", "mentor-password")
-	mentor := client.New(srv.url)
-	if _, err := mentor.Login(ctx, "mentor@example.org", "mentor-password"); err != nil {
-		t.Fatal(err)
-	}
-	begin := time.Now().Truncate(time.Minute)
-	class, err := mentor.CreateLiveClass(ctx, client.CreateLiveClassInput{
-		Title: "Broadcast wiring", StartTime: begin, EndTime: begin.Add(time.Hour), AWSService: "IVS",
-		RequiresEnrollment: true, AccessLevel: "STUDENT", MaxParticipants: 1000,
-		Category: "Testing", Level: "BEGINNER", IsFree: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		CreateStreamKey struct {
-			Key       string `json:"key"`
-			IngestURL string `json:"ingestUrl"`
-		} `json:"createStreamKey"`
-	}
-	if err := mentor.GraphQL(ctx, `mutation($c: ID!) { createStreamKey(liveClassId: $c) { key ingestUrl } }`,
-		map[string]any{"c": class.ID}, &created); err != nil {
-		t.Fatalf("createStreamKey: %v", err)
-	}
-	key := created.CreateStreamKey.Key
-	if created.CreateStreamKey.IngestURL != srv.url+server.WHIPPath+class.ID || key == "" {
-		t.Fatalf("createStreamKey answered %+v", created.CreateStreamKey)
-	}
-	student := client.New(srv.url)
-	if _, err := student.Signup(ctx, "student@example.org", "student-password", "Sam Student"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := student.Enroll(ctx, class.ID); err != nil {
-		t.Fatal(err)
-	}
-	hostGrant, err := mentor.GenerateLiveClassToken(ctx, class.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	studentGrant, err := student.GenerateLiveClassToken(ctx, class.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	watch := watchClass(t, srv.url, student.Token(), class.ID)
 	viewer := joinAudience(t, srv.url, class.ID, studentGrant.Token)
 	host := joinAudience(t, srv.url, class.ID, hostGrant.Token)
 	waitUntil(t, "the audience welcomed, offline", 10*time.Second, func() bool { return viewer.state() == "offline" })
+	waitUntil(t, "onUpdateLiveClass counts the audience", 10*time.Second, func() bool {
+		return watch.saw(func(c client.LiveClass) bool { return c.ID == class.ID && c.CurrentParticipants == 2 })
+	})
 
 	// The encoder goes live with the stream key.
 	enc := publishClip(t, api, srv.url, class.ID, key, clip)
@@ -1041,4 +1071,67 @@ func TestServeBroadcast(t *testing.T) {
 	if err := srv.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
+}
+
+// TestServeBroadcastShutdown stops a server while a broadcast is on air:
+// the publisher, a WHEP viewer and the audience are connected. Shutdown
+// is clean, the audience sockets close with 1001 and the viewer's stay is
+// written, the class stays LIVE (the encoder may reconnect to the next
+// process), and no goroutine is left behind.
+func TestServeBroadcastShutdown(t *testing.T) {
+	ctx := context.Background()
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	clip := h264Clip(t)
+	fx := newBroadcastFixture(t, mediaFlags())
+	api := broadcastAPI(t)
+	viewer := joinAudience(t, fx.srv.url, fx.class.ID, fx.studentGrant.Token)
+	enc := publishClip(t, api, fx.srv.url, fx.class.ID, fx.key, clip)
+	v, resp, body := viewWHEP(t, api, fx.srv.url, fx.class.ID, fx.studentGrant.Token)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", resp.StatusCode, body)
+	}
+	waitUntil(t, "the viewer receives video", 20*time.Second, func() bool { return v.videoPkts.Load() > 30 })
+	waitUntil(t, "the audience told live", 10*time.Second, func() bool { return viewer.state() == "live" })
+
+	if err := fx.srv.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case <-viewer.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the audience socket is still open after shutdown")
+	}
+	viewer.mu.Lock()
+	code := websocket.CloseStatus(viewer.err)
+	viewer.mu.Unlock()
+	if code != websocket.StatusGoingAway {
+		t.Fatalf("audience socket ended with %v, want 1001 going away", viewer.err)
+	}
+	st, err := engine.Open(ctx, fx.cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closeOnce sync.Once
+	closeStore := func() (err error) { closeOnce.Do(func() { err = st.Close() }); return err }
+	t.Cleanup(func() { _ = closeStore() })
+	c, err := st.ClassByID(ctx, store.ClassID(fx.class.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stays, err := st.AttendanceOf(ctx, c.ID, fx.studentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != store.StatusLive || len(stays) != 1 || stays[0].LeftAt == nil {
+		t.Fatalf("after shutdown: class %s, the viewer's stays %+v; want LIVE and one closed stay", c.Status, stays)
+	}
+	if err := closeStore(); err != nil {
+		t.Fatal(err)
+	}
+
+	enc.close()
+	_ = v.pc.Close()
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	waitGoroutines(t, before)
 }

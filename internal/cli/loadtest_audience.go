@@ -74,7 +74,7 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 	fs.DurationVar(&o.coalesce, "coalesce", 20*time.Millisecond, "without --url: the hub's least time between two frames to a viewer (negative: off)")
 	fs.StringVar(&o.serveOnly, "serve-only", "", "serve the hub only, writing its URL and the viewers' tokens to this file, until interrupted")
 	fs.StringVar(&o.tokensFile, "tokens", "", "join with the URL and tokens a --serve-only process wrote to this file")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile over the measured window to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile over the measured window (with --serve-only: while serving) to this file")
 	fs.StringVar(&serverPIDs, "server-pid", "", "comma-separated process IDs of the server on this machine, to report its CPU")
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -311,6 +311,17 @@ func serveAudienceOnly(ctx context.Context, e Env, o audienceLoadOptions) error 
 	}
 	if err := os.Rename(tmp, o.serveOnly); err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(e.Stdout, "serving %s for %d viewers (pid %d); tokens in %s\n", url, len(tokens), os.Getpid(), o.serveOnly)
 	<-ctx.Done()

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience|broadcast> [flags]
+const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience|broadcast|broadcast-baseline> [flags]
 
   join     the join path: N students sign up, enroll in a CHIME class that
            starts now, sign in, then loop generateLiveClassToken (and every
@@ -31,6 +31,9 @@ const loadtestUsage = `Usage: liveclass loadtest <join|healthz|room|audience|bro
            (liveclass loadtest audience --help)
   broadcast a WHIP publisher and N WHEP viewers of a broadcast class
            (liveclass loadtest broadcast --help)
+  broadcast-baseline
+           serve a plain Pion WHIP/WHEP fan-out to measure loadtest
+           broadcast against (liveclass loadtest broadcast-baseline --help)
 
 Run it against a server started with --signin-rate-limit 0 (the students all
 sign in from this one address) and an admin account it may use.`
@@ -50,6 +53,8 @@ func loadtestCmd(ctx context.Context, e Env, args []string) error {
 		return loadAudienceCmd(ctx, e, args)
 	case "broadcast":
 		return loadBroadcastCmd(ctx, e, args)
+	case "broadcast-baseline":
+		return loadBaselineCmd(ctx, e, args)
 	case "join", "healthz":
 	default:
 		return usagef("loadtest: unknown scenario %q\n\n%s", scenario, loadtestUsage)

@@ -148,6 +148,7 @@ type bcastReport struct {
 	ttffP50, ttffP95, ttffMax time.Duration
 	noFrame                   int
 	pktsPerSec                float64
+	videoPPS, audioPPS        float64 // per viewer that joined
 	loss                      float64
 	fullRate, onTop           int
 	topKbps                   float64 // mean 720p payload bitrate per viewer that got it
@@ -220,6 +221,14 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	case <-time.After(o.settle):
 	}
 
+	var vid0, aud0 uint64
+	kinds := func() (vid, aud uint64) {
+		for _, v := range viewers {
+			vid += v.video.Load()
+			aud += v.audio.Load()
+		}
+		return
+	}
 	snap := func() (pk, exp, got uint64, top []uint64) {
 		top = make([]uint64, len(viewers))
 		for i, v := range viewers {
@@ -232,6 +241,7 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	}
 	cpu0, srv0 := cpuTime(), processTreeCPU(o.serverPIDs)
 	pk0, exp0, got0, top0 := snap()
+	vid0, aud0 = kinds()
 	start := time.Now()
 	t.phase.Store(1)
 	select {
@@ -251,6 +261,7 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	rep.server0 = srv0
 	rep.serverMem1 = procMemOf(o.serverPIDs)
 	pk1, exp1, got1, top1 := snap()
+	vid1, aud1 := kinds()
 	rep.pktsPerSec = float64(pk1-pk0) / rep.window.Seconds()
 	if exp := exp1 - exp0; exp > 0 && got1-got0 < exp {
 		rep.loss = float64(exp-(got1-got0)) / float64(exp)
@@ -281,6 +292,10 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 		if b >= 0.9*full {
 			rep.fullRate++
 		}
+	}
+	if rep.joinsOK > 0 {
+		rep.videoPPS = float64(vid1-vid0) / rep.window.Seconds() / float64(rep.joinsOK)
+		rep.audioPPS = float64(aud1-aud0) / rep.window.Seconds() / float64(rep.joinsOK)
 	}
 	if rep.onTop > 0 {
 		rep.topKbps = topSum / float64(rep.onTop) * 8 / rep.window.Seconds() / 1000
@@ -579,8 +594,8 @@ func (r *bcastReport) print(w io.Writer) {
 	fmt.Fprintf(w, "; POST → connected p50 %v, p95 %v\n", r.joinP50.Round(time.Millisecond), r.joinP95.Round(time.Millisecond))
 	fmt.Fprintf(w, "time to first frame (POST → first keyframe start): p50 %v, p95 %v, max %v; %d viewers without a frame\n",
 		r.ttffP50.Round(time.Millisecond), r.ttffP95.Round(time.Millisecond), r.ttffMax.Round(time.Millisecond), r.noFrame)
-	fmt.Fprintf(w, "window %v: %.0f packets/s received, loss %.3f %% (sequence gaps after NACK repair)\n",
-		r.window.Round(time.Millisecond), r.pktsPerSec, 100*r.loss)
+	fmt.Fprintf(w, "window %v: %.0f packets/s received (per viewer: %.0f video, %.0f audio), loss %.3f %% (sequence gaps after NACK repair)\n",
+		r.window.Round(time.Millisecond), r.pktsPerSec, r.videoPPS, r.audioPPS, 100*r.loss)
 	fmt.Fprintf(w, "720p layer: %d viewers received it, %d at ≥ 90 %% of its bitrate; mean %.0f kbit/s of payload per viewer receiving it\n",
 		r.onTop, r.fullRate, r.topKbps)
 	for ph := 1; ph <= 2; ph++ {

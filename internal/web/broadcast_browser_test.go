@@ -226,26 +226,34 @@ func signIn(t *testing.T, e *env, p person, wait time.Duration) {
 	)
 }
 
-func TestBrowserBroadcast(t *testing.T) {
-	begin := time.Now()
-	// One WebRTC viewer per channel: the second viewer is answered 503
-	// FULL and plays the stream over HLS.
-	e := newBroadcastEnv(t, 1)
+// broadcastScene is a broadcast class with a presenter and viewers, each
+// in their own Chromium, signed in.
+type broadcastScene struct {
+	e        *env
+	class    store.LiveClass
+	classURL string
+	people   []person
+}
+
+// newBroadcastScene starts a server taking maxWebRTC WHEP viewers, a
+// broadcast class starting in five minutes, its instructor and one
+// enrolled student per viewer name, and signs them in.
+func newBroadcastScene(t *testing.T, maxWebRTC int, viewers ...string) *broadcastScene {
+	t.Helper()
+	e := newBroadcastEnv(t, maxWebRTC)
 	ctx := context.Background()
 	hostUser := e.user("hana@example.com", "Hana Host", store.RoleMentor)
-	one := e.user("sid@example.com", "Sid One", store.RoleStudent)
-	two := e.user("sue@example.com", "Sue Two", store.RoleStudent)
 	c := e.class(hostUser, "Broadcast Chromium class", time.Now().Add(5*time.Minute), ivs)
-	for _, s := range []store.User{one, two} {
-		if _, err := e.classes.Enroll(ctx, actor(s), c.ID, ""); err != nil {
+	people := []person{{name: "presenter", user: hostUser}}
+	for i, name := range viewers {
+		u := e.user(fmt.Sprintf("viewer%d@example.com", i), name, store.RoleStudent)
+		if _, err := e.classes.Enroll(ctx, actor(u), c.ID, ""); err != nil {
 			t.Fatal(err)
 		}
+		people = append(people, person{name: name, user: u})
 	}
-	classURL := e.srv.URL + "/classes/" + string(c.ID)
-
 	bctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(cancel)
-	people := []person{{name: "presenter", user: hostUser}, {name: "viewer", user: one}, {name: "HLS viewer", user: two}}
 	chromium := chromiumPath(t)
 	var wg sync.WaitGroup
 	errs := make([]error, len(people))
@@ -258,12 +266,17 @@ func TestBrowserBroadcast(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	host, viewer, hlsViewer := people[0], people[1], people[2]
 	for _, p := range people {
 		signIn(t, e, p, wait)
 	}
+	return &broadcastScene{e: e, class: c, classURL: e.srv.URL + "/classes/" + string(c.ID), people: people}
+}
 
-	ok := t.Run("presenter goes live from the page", func(t *testing.T) {
+// goLive has the presenter create a stream key, copy it, and go live
+// from the page.
+func (sc *broadcastScene) goLive(t *testing.T) bool {
+	e, c, classURL, host, ctx := sc.e, sc.class, sc.classURL, sc.people[0], context.Background()
+	return t.Run("presenter goes live from the page", func(t *testing.T) {
 		step(t, host.ctx, "presenter opens the presenter page from the class page", wait,
 			chromedp.Navigate(classURL),
 			follow("link", "Open presenter"),
@@ -297,11 +310,17 @@ func TestBrowserBroadcast(t *testing.T) {
 			t.Fatalf("class status %q (%v), want LIVE once the stream started", got.Status, err)
 		}
 	})
-	if !ok {
+}
+
+func TestBrowserBroadcast(t *testing.T) {
+	begin := time.Now()
+	sc := newBroadcastScene(t, 10, "Sid One")
+	e, c, classURL, ctx := sc.e, sc.class, sc.classURL, context.Background()
+	host, viewer := sc.people[0], sc.people[1]
+	if !sc.goLive(t) {
 		return
 	}
-
-	ok = t.Run("a viewer plays it over WebRTC", func(t *testing.T) {
+	ok := t.Run("a viewer plays it over WebRTC", func(t *testing.T) {
 		step(t, viewer.ctx, "viewer joins from the class page", wait,
 			chromedp.Navigate(classURL),
 			follow("link", "Join class"),
@@ -324,6 +343,13 @@ func TestBrowserBroadcast(t *testing.T) {
 		until(t, host, "as text, not markup", wait, `return document.querySelector("#chat-log b") === null;`)
 		step(t, host.ctx, "presenter answers", wait, typeInto("Message", "Yes, it is."), click("button", "Send"))
 		until(t, viewer, "the viewer gets the answer", wait, chatLogHas("Yes, it is."))
+		until(t, viewer, "the viewer sees their own message", wait, chatLogHas("Is <b>this</b> recorded?"))
+		step(t, host.ctx, "presenter mutes the viewer", wait, click("button", "Mute Sid One"), chromedp.WaitVisible("unmute", byRole("button", "Unmute Sid One")))
+		until(t, viewer, "the viewer is told", wait, `return document.getElementById("watch-alert").textContent.includes("muted you");`)
+		step(t, viewer.ctx, "the muted viewer tries to write", wait, typeInto("Message", "Hello?"), click("button", "Send"))
+		holds(t, viewer, "and is refused", wait, `const e = document.getElementById("chat-error"); return (!e.hidden && e.textContent !== "") || e.textContent;`)
+		step(t, host.ctx, "presenter unmutes the viewer", wait, click("button", "Unmute Sid One"), chromedp.WaitVisible("mute", byRole("button", "Mute Sid One")))
+		until(t, viewer, "the viewer may write again", wait, `return document.getElementById("watch-alert").hidden;`)
 		step(t, host.ctx, "presenter deletes the viewer's message", wait,
 			click("button", "Delete message from Sid One: Is <b>this</b> recorded?"))
 		until(t, viewer, "the message is gone for the viewer", wait, `return !document.getElementById("chat-log").textContent.includes("recorded");`)
@@ -353,8 +379,35 @@ func TestBrowserBroadcast(t *testing.T) {
 		until(t, viewer, "the viewer sees the results", wait, `return document.querySelector(".results")?.textContent.includes("Generics: 1");`)
 	})
 
+	t.Run("stop and end", func(t *testing.T) {
+		screenshot(t, host, "broadcast-presenter.png")
+		screenshot(t, viewer, "broadcast-viewer.png")
+		step(t, host.ctx, "presenter stops the stream", wait, click("button", "Stop stream"), chromedp.WaitVisible("go live", byRole("button", "Go live")))
+		until(t, viewer, "the viewer is told the stream stopped", wait, `return !document.getElementById("player-state").hidden;`)
+		step(t, host.ctx, "presenter ends the class", wait, click("button", "End class"), click("button", "End the class for everyone"))
+		until(t, viewer, "the viewer is told the class has ended", wait,
+			`return !document.getElementById("ended").hidden && document.getElementById("player-state").textContent === "The class has ended";`)
+		got, err := e.st.ClassByID(ctx, c.ID)
+		if err != nil || got.Status != store.StatusEnded {
+			t.Fatalf("class status %q (%v), want ENDED", got.Status, err)
+		}
+	})
+	t.Logf("broadcast scenario took %v", time.Since(begin).Round(100*time.Millisecond))
+}
+
+// TestBrowserBroadcastHLS is a server that takes no WebRTC viewer: the
+// viewer page is answered 503 FULL and plays the stream over HLS, which
+// ffmpeg transcodes from the presenter page's VP8.
+func TestBrowserBroadcastHLS(t *testing.T) {
+	begin := time.Now()
+	sc := newBroadcastScene(t, 0, "Sue Two")
+	hlsViewer := sc.people[1]
+	classURL := sc.classURL
+	if !sc.goLive(t) {
+		return
+	}
 	t.Run("a viewer beyond WebRTC's capacity plays HLS", func(t *testing.T) {
-		step(t, hlsViewer.ctx, "second viewer opens the watch page", wait,
+		step(t, hlsViewer.ctx, "viewer opens the watch page", wait,
 			chromedp.Navigate(classURL+"/watch"),
 			waitText("Chat", wait),
 		)
@@ -371,22 +424,12 @@ func TestBrowserBroadcast(t *testing.T) {
 		screenshot(t, hlsViewer, "broadcast-viewer-hls.png")
 	})
 
-	t.Run("stop and end", func(t *testing.T) {
-		screenshot(t, host, "broadcast-presenter.png")
-		screenshot(t, viewer, "broadcast-viewer.png")
-		step(t, host.ctx, "presenter stops the stream", wait, click("button", "Stop stream"), chromedp.WaitVisible("go live", byRole("button", "Go live")))
-		until(t, viewer, "the viewer is told the stream stopped", wait, `return !document.getElementById("player-state").hidden;`)
-		step(t, host.ctx, "presenter ends the class", wait, click("button", "End class"), click("button", "End the class for everyone"))
-		for _, p := range []person{viewer, hlsViewer} {
-			until(t, p, "the viewer is told the class has ended", wait,
-				`return !document.getElementById("ended").hidden && document.getElementById("player-state").textContent === "The class has ended";`)
-		}
-		got, err := e.st.ClassByID(ctx, c.ID)
-		if err != nil || got.Status != store.StatusEnded {
-			t.Fatalf("class status %q (%v), want ENDED", got.Status, err)
-		}
+	t.Run("the end reaches the HLS viewer", func(t *testing.T) {
+		step(t, sc.people[0].ctx, "presenter ends the class", wait, click("button", "End class"), click("button", "End the class for everyone"))
+		until(t, hlsViewer, "the viewer is told the class has ended", wait,
+			`return !document.getElementById("ended").hidden && document.getElementById("player-state").textContent === "The class has ended";`)
 	})
-	t.Logf("broadcast scenario took %v", time.Since(begin).Round(100*time.Millisecond))
+	t.Logf("HLS scenario took %v", time.Since(begin).Round(100*time.Millisecond))
 }
 
 // wait is how long a step of a browser test may take: generous, because

@@ -52,6 +52,8 @@ export class Chat {
     this.audience = audience;
     this.o = o;
     this.log = byId("chat-log");
+    /** @type {Set<string>} viewers a host muted, whose messages offer Unmute */
+    this.muted = new Set();
     const text = /** @type {HTMLInputElement} */ (byId("chat-text"));
     const err = byId("chat-error");
     byId("chat-form").addEventListener("submit", async (ev) => {
@@ -93,12 +95,31 @@ export class Chat {
     if (this.o.host && !mine) {
       kids.push(h("span", { class: "moderate" }, [
         h("button", { type: "button", class: "link", "data-act": "delete", "data-msg": m.id, "aria-label": `Delete message from ${m.fromName}: ${m.text.slice(0, 40)}`, text: "Delete" }),
-        h("button", { type: "button", class: "link", "data-act": "mute", "data-user": m.from, "aria-label": `Mute ${m.fromName}`, text: "Mute" }),
+        this.muted.has(m.from)
+          ? h("button", { type: "button", class: "link", "data-act": "unmute", "data-user": m.from, "aria-label": `Unmute ${m.fromName}`, text: "Unmute" })
+          : h("button", { type: "button", class: "link", "data-act": "mute", "data-user": m.from, "aria-label": `Mute ${m.fromName}`, text: "Mute" }),
         h("button", { type: "button", class: "link", "data-act": "ban", "data-user": m.from, "aria-label": `Ban ${m.fromName}`, text: "Ban" }),
       ]));
     }
     this.log.append(h("li", { class: `chat-msg${mine ? " mine" : ""}`, "data-id": m.id }, kids));
     this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /**
+   * Shows a viewer as muted or not: their messages offer Unmute or Mute.
+   * @param {string} user
+   * @param {boolean} muted
+   */
+  setMuted(user, muted) {
+    for (const b of this.log.querySelectorAll(`button[data-user="${CSS.escape(user)}"][data-act="${muted ? "mute" : "unmute"}"]`)) {
+      const el = /** @type {HTMLElement} */ (b);
+      const name = (el.getAttribute("aria-label") ?? "").replace(/^(Mute|Unmute) /, "");
+      el.dataset.act = muted ? "unmute" : "mute";
+      el.textContent = muted ? "Unmute" : "Mute";
+      el.setAttribute("aria-label", `${muted ? "Unmute" : "Mute"} ${name}`);
+    }
+    if (muted) this.muted.add(user);
+    else this.muted.delete(user);
   }
 
   /** @param {string} id a message a host deleted */

@@ -387,6 +387,7 @@ function main(root) {
         /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.seconds);
         return;
       case "muted":
+        chat.setMuted(m.user, m.muted);
         notice(m.muted ? `${nameOf(m.user)} is muted: they cannot chat.` : `${nameOf(m.user)} may chat again.`);
         return;
       case "banned":

@@ -44,6 +44,7 @@ function main(root) {
   let hlsRetry = 0;
   /** @type {string[]} */
   const hlsErrors = [];
+  let lastRecovery = 0;
 
   const fail = (/** @type {string} */ text) => say(alertEl, text);
   const showState = () => {
@@ -323,12 +324,17 @@ function main(root) {
       hlsErrors.push(`${data.type}/${data.details}${data.fatal ? " (fatal)" : ""}`);
       if (hlsErrors.length > 20) hlsErrors.shift();
       if (!data.fatal || hls !== h) return;
-      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+      // A media error is recovered in place once; again soon after (the
+      // packager restarted and its stream no longer follows on from the
+      // buffered one), the player starts afresh from the live edge.
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && Date.now() - lastRecovery > 5000) {
+        lastRecovery = Date.now();
         h.recoverMediaError();
         return;
       }
-      // The playlist is not there yet (the stream is starting) or went
-      // away (the publisher dropped): try again, less and less often.
+      // The playlist is not there yet (the stream is starting), went away
+      // (the publisher dropped), or the media would not play: try again,
+      // less and less often.
       h.destroy();
       hls = null;
       hlsRetry++;

@@ -48,6 +48,7 @@ type bcastOptions struct {
 	class                     string
 	streamKey, token          string
 	publish                   bool
+	leaveAfterFrame           bool
 	viewers                   int
 	joinRate                  float64
 	settle, duration          time.Duration
@@ -65,6 +66,7 @@ func loadBroadcastCmd(ctx context.Context, e Env, args []string) error {
 	fs.StringVar(&o.token, "token", "", "join token for the publisher (a host's) and the viewers, with --class")
 	fs.BoolVar(&o.publish, "publish", true, "publish the stream (false: only join viewers)")
 	fs.IntVar(&o.viewers, "viewers", 100, "WHEP viewers to join")
+	fs.BoolVar(&o.leaveAfterFrame, "leave-after-frame", false, "each viewer leaves once its first frame came: measure joins and time to first frame alone, at a join rate the tester could not sustain with every viewer receiving")
 	fs.Float64Var(&o.joinRate, "join-rate", 50, "viewer joins per second")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the ramp before measuring")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to measure")
@@ -158,6 +160,7 @@ type bcastReport struct {
 	server0, server1          []time.Duration
 	serverMem0, serverMem1    []procMem
 	published                 bool
+	joinsOnly                 bool // --leave-after-frame: window is the ramp
 }
 
 func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error) {
@@ -191,6 +194,7 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	defer close(stop)
 
 	viewers := make([]*bcastViewer, o.viewers)
+	rampCPU0, rampSrv0, rampStart := cpuTime(), processTreeCPU(o.serverPIDs), time.Now()
 	var jwg sync.WaitGroup
 	gap := time.Duration(float64(time.Second) / o.joinRate)
 	next := time.Now()
@@ -208,6 +212,14 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 		jwg.Go(func() { v.join(ctx) })
 	}
 	jwg.Wait()
+	if o.leaveAfterFrame {
+		rep.window = time.Since(rampStart)
+		rep.testerCPU, rep.server0, rep.server1 = cpuTime()-rampCPU0, rampSrv0, processTreeCPU(o.serverPIDs)
+		rep.serverMem1 = procMemOf(o.serverPIDs)
+		rep.joinsOnly = true
+		rep.fillJoins(viewers)
+		return rep, nil
+	}
 	defer func() {
 		var wg sync.WaitGroup
 		for _, v := range viewers {
@@ -268,18 +280,10 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	}
 	full := float64(t.media.camera[len(t.media.camera)-1].bitrate) / 8 * rep.window.Seconds()
 	var topSum float64
-	var joinTimes, ttffs []time.Duration
+	rep.fillJoins(viewers)
 	for i, v := range viewers {
 		if v.joinErr != "" {
-			rep.joinErrs[v.joinErr]++
 			continue
-		}
-		rep.joinsOK++
-		joinTimes = append(joinTimes, v.joined)
-		if ff := v.firstFrame.Load(); ff > 0 {
-			ttffs = append(ttffs, time.Duration(ff))
-		} else {
-			rep.noFrame++
 		}
 		b := float64(top1[i] - top0[i])
 		if b > 0 {
@@ -300,13 +304,6 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	if rep.onTop > 0 {
 		rep.topKbps = topSum / float64(rep.onTop) * 8 / rep.window.Seconds() / 1000
 	}
-	slices.Sort(joinTimes)
-	slices.Sort(ttffs)
-	rep.joinP50, rep.joinP95 = percentile(joinTimes, 0.5), percentile(joinTimes, 0.95)
-	rep.ttffP50, rep.ttffP95 = percentile(ttffs, 0.5), percentile(ttffs, 0.95)
-	if len(ttffs) > 0 {
-		rep.ttffMax = ttffs[len(ttffs)-1]
-	}
 	for p := range t.delay {
 		for i := range t.delay[p] {
 			rep.delay[p][i] = uint64(t.delay[p][i].Load())
@@ -316,6 +313,31 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 		rep.plis = pub.p.t.plis.Load()
 	}
 	return rep, nil
+}
+
+// fillJoins counts the joins and their times to first frame.
+func (r *bcastReport) fillJoins(viewers []*bcastViewer) {
+	var joinTimes, ttffs []time.Duration
+	for _, v := range viewers {
+		if v.joinErr != "" {
+			r.joinErrs[v.joinErr]++
+			continue
+		}
+		r.joinsOK++
+		joinTimes = append(joinTimes, v.joined)
+		if ff := v.firstFrame.Load(); ff > 0 {
+			ttffs = append(ttffs, time.Duration(ff))
+		} else {
+			r.noFrame++
+		}
+	}
+	slices.Sort(joinTimes)
+	slices.Sort(ttffs)
+	r.joinP50, r.joinP95 = percentile(joinTimes, 0.5), percentile(joinTimes, 0.95)
+	r.ttffP50, r.ttffP95 = percentile(ttffs, 0.5), percentile(ttffs, 0.95)
+	if len(ttffs) > 0 {
+		r.ttffMax = ttffs[len(ttffs)-1]
+	}
 }
 
 // broadcastClassAndToken creates an IVS class that starts now, as the
@@ -504,8 +526,17 @@ func (v *bcastViewer) join(ctx context.Context) {
 		v.joined = time.Since(v.start)
 	case <-time.After(15 * time.Second):
 		v.joinErr = "not connected within 15 s"
+		return
 	case <-ctx.Done():
 		v.joinErr = "cancelled"
+		return
+	}
+	if t.opt.leaveAfterFrame {
+		deadline := time.Now().Add(10 * time.Second)
+		for v.firstFrame.Load() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond) // polling a counter, not synchronising
+		}
+		v.close()
 	}
 }
 
@@ -594,6 +625,17 @@ func (r *bcastReport) print(w io.Writer) {
 	fmt.Fprintf(w, "; POST → connected p50 %v, p95 %v\n", r.joinP50.Round(time.Millisecond), r.joinP95.Round(time.Millisecond))
 	fmt.Fprintf(w, "time to first frame (POST → first keyframe start): p50 %v, p95 %v, max %v; %d viewers without a frame\n",
 		r.ttffP50.Round(time.Millisecond), r.ttffP95.Round(time.Millisecond), r.ttffMax.Round(time.Millisecond), r.noFrame)
+	if r.joinsOnly {
+		fmt.Fprintf(w, "ramp of %v (viewers left after their first frame): tester CPU %.0f %% of a core\n",
+			r.window.Round(time.Millisecond), 100*r.testerCPU.Seconds()/r.window.Seconds())
+		for i, pid := range o.serverPIDs {
+			if i < len(r.server0) && i < len(r.server1) {
+				fmt.Fprintf(w, "server %d: CPU %.1f %% of a core over the ramp; RSS %.0f MB at the end\n",
+					pid, 100*(r.server1[i]-r.server0[i]).Seconds()/r.window.Seconds(), float64(r.serverMem1[i].rss)/(1<<20))
+			}
+		}
+		return
+	}
 	fmt.Fprintf(w, "window %v: %.0f packets/s received (per viewer: %.0f video, %.0f audio), loss %.3f %% (sequence gaps after NACK repair)\n",
 		r.window.Round(time.Millisecond), r.pktsPerSec, r.videoPPS, r.audioPPS, 100*r.loss)
 	fmt.Fprintf(w, "720p layer: %d viewers received it, %d at ≥ 90 %% of its bitrate; mean %.0f kbit/s of payload per viewer receiving it\n",

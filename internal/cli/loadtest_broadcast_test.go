@@ -48,6 +48,19 @@ func TestLoadBroadcast(t *testing.T) {
 	if !strings.Contains(out.String(), "time to first frame") {
 		t.Fatalf("report lacks time to first frame:\n%s", out.String())
 	}
+
+	// Joins alone: each viewer leaves at its first frame.
+	o.leaveAfterFrame, o.viewers = true, 5
+	rep, err = runBroadcastTest(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	rep.print(&out)
+	t.Log(out.String())
+	if rep.joinsOK != 5 || rep.noFrame != 0 || rep.ttffP95 <= 0 || !strings.Contains(out.String(), "left after their first frame") {
+		t.Fatalf("joins only: %d joins, %d without a frame, TTFF p95 %v\n%s", rep.joinsOK, rep.noFrame, rep.ttffP95, out.String())
+	}
 }
 
 func TestLoadBroadcastFlags(t *testing.T) {

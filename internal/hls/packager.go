@@ -144,6 +144,7 @@ type sender struct {
 type run struct {
 	video, audio *net.UDPConn
 	pid          int
+	ports        [2]int // video, audio
 	ready        atomic.Bool // ffmpeg has bound its ports
 	open         atomic.Bool // a keyframe with its parameters has passed
 	listed       atomic.Bool // ffmpeg has written its first playlist
@@ -377,21 +378,16 @@ func (p *Packager) runOnce(n int) error {
 	if err := os.WriteFile(sdpPath, []byte(p.sdp(vport, aport)), 0o600); err != nil {
 		return fmt.Errorf("hls: %w", err)
 	}
-	r := &run{}
-	if r.video, err = dialLoopback(vport); err != nil {
-		return err
-	}
-	defer r.video.Close()
-	if r.audio, err = dialLoopback(aport); err != nil {
-		return err
-	}
-	defer r.audio.Close()
+	r := &run{ports: [2]int{vport, aport}}
 
 	cmd := exec.CommandContext(p.ctx, p.opt.FFmpeg, p.args(sdpPath, n)...)
 	cmd.Dir = p.opt.Dir
 	stderr := &lineLogger{log: p.log, run: n}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 2 * time.Second
+	// If the server dies without closing us, its ffmpegs die with it
+	// instead of holding ports and a directory for ever.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("hls: start ffmpeg: %w", err)
 	}
@@ -414,6 +410,16 @@ func (p *Packager) runOnce(n int) error {
 		case <-tick.C:
 		}
 		if portsBound(vport, aport) {
+			// Dialled only now: a socket of ours on either port would
+			// look like ffmpeg's.
+			if r.video, err = dialLoopback(vport); err != nil {
+				break
+			}
+			defer r.video.Close()
+			if r.audio, err = dialLoopback(aport); err != nil {
+				break
+			}
+			defer r.audio.Close()
 			r.ready.Store(true)
 			p.requestKeyframe()
 		} else if time.Now().After(deadline) {
@@ -421,6 +427,11 @@ func (p *Packager) runOnce(n int) error {
 			<-exited
 			return fmt.Errorf("hls: ffmpeg did not open its RTP ports within %s", readyTimeout)
 		}
+	}
+	if err != nil {
+		_ = cmd.Cancel()
+		<-exited
+		return err
 	}
 	return p.exitError(<-exited, stderr)
 }
@@ -515,6 +526,8 @@ func (p *Packager) args(sdpPath string, n int) []string {
 		// socket buffer (208 KiB) loses some of a 720p one while ffmpeg
 		// is busy starting. The kernel caps this at net.core.rmem_max.
 		"-buffer_size", "4194304",
+		// Bound to loopback: nobody else may inject packets.
+		"-localaddr", "127.0.0.1",
 		"-i", sdpPath,
 		"-map", "0:v:0", "-map", "0:a:0",
 	}
@@ -664,18 +677,34 @@ func dialLoopback(port int) (*net.UDPConn, error) {
 }
 
 // portsBound reports whether some socket is bound to each of the ports,
-// from the kernel's table: ffmpeg says nothing when it has bound them.
+// from the kernel's table (ffmpeg says nothing when it has bound them):
+// the local address column only, "ADDR:PORT" in hex.
 func portsBound(ports ...int) bool {
 	data, err := os.ReadFile("/proc/net/udp")
 	if err != nil {
 		return false
 	}
-	for _, port := range ports {
-		if !bytes.Contains(data, []byte(fmt.Sprintf(":%04X ", port))) {
-			return false
+	found := 0
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(fields[1], ":")
+		if !ok {
+			continue
+		}
+		port, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil {
+			continue
+		}
+		for _, p := range ports {
+			if int(port) == p {
+				found++
+			}
 		}
 	}
-	return true
+	return found >= len(ports)
 }
 
 // lineLogger logs ffmpeg's stderr line by line at debug level and keeps

@@ -283,6 +283,12 @@ func TestPackagerAsksForKeyframes(t *testing.T) {
 	t.Cleanup(func() { _ = p.Close() })
 	// The first request comes once ffmpeg listens.
 	waitFor(t, 10*time.Second, "a keyframe request at start", func() bool { return requests.Load() >= 1 })
+	// ffmpeg listens on loopback only: nobody else can inject media.
+	for _, port := range p.run.Load().ports {
+		if addrs := boundAddrs(t, port); len(addrs) != 1 || addrs[0] != "0100007F" {
+			t.Errorf("port %d is bound on %v, want 127.0.0.1 (0100007F) only", port, addrs)
+		}
+	}
 	// A keyframe with its SPS opens the stream; then none comes, and the
 	// packager keeps asking, once per segment duration.
 	if err := p.WriteVideo(rtpPacket(1, 0, 0x67, 0x42, 0xc0, 0x1f)); err != nil {
@@ -317,4 +323,26 @@ func TestStartRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// boundAddrs returns the local addresses (hex, as /proc/net/udp shows
+// them) of the UDP sockets bound to port.
+func boundAddrs(t *testing.T, port int) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		addr, hexPort, _ := strings.Cut(fields[1], ":")
+		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
+			addrs = append(addrs, addr)
+		}
+	}
+	return addrs
 }

@@ -81,7 +81,7 @@ func (hl *hall) mayChatLocked(c *conn, now time.Time) error {
 	switch {
 	case hl.ended:
 		return errEnded
-	case hl.muted[c.user]:
+	case hl.muted[c.user] && !c.host:
 		return withReason(apperr.New(apperr.Forbidden, "a host has muted you in this chat"), ReasonMuted)
 	}
 	l := hl.limitsLocked(c.user)

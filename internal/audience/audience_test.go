@@ -211,6 +211,20 @@ func TestModeration(t *testing.T) {
 	}
 	host.refused(map[string]any{"type": "ban", "user": string(e.host.ID)}, "FORBIDDEN", "")
 	kc.ok(map[string]any{"type": "chat", "text": "still here"})
+
+	// A co-host (an admin) bans and mutes the instructor while the
+	// instructor is away: their host token still gets in and chats.
+	admin := e.user("admin", store.RoleAdmin)
+	ac, _ := e.join(e.token(e.class, admin, jointoken.RoleHost, nil))
+	_ = host.ws.Close(websocket.StatusNormalClosure, "away")
+	eventually(t, "the instructor gone", func() bool { return e.hub.Viewers(e.class.ID) == 3 })
+	ac.ok(map[string]any{"type": "ban", "user": string(e.host.ID)})
+	ac.ok(map[string]any{"type": "mute", "user": string(e.host.ID), "muted": true})
+	back, w := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))
+	if w.Muted {
+		t.Fatal("a host is told it is muted")
+	}
+	back.ok(map[string]any{"type": "chat", "text": "I am back"})
 }
 
 func TestSlowMode(t *testing.T) {

@@ -134,7 +134,8 @@ func (hl *hall) add(c *conn) error {
 		return errClosing
 	case hl.ended:
 		return errEnded
-	case hl.banned[c.user]:
+	case hl.banned[c.user] && !c.host:
+		// A host's token passes a ban made while they were away.
 		return errBanned
 	}
 	w := welcome{
@@ -147,7 +148,7 @@ func (hl *hall) add(c *conn) error {
 		Results:   []pollResults{},
 		Reactions: reactionSet(),
 		SlowMode:  int(hl.slowMode / time.Second),
-		Muted:     hl.muted[c.user],
+		Muted:     hl.muted[c.user] && !c.host,
 		Limits:    welcomeLimits{ChatMax: hl.h.opt.ChatMax, ReactionEveryMs: int(hl.h.opt.ReactionInterval / time.Millisecond)},
 	}
 	if _, in := hl.users[c.user]; !in {

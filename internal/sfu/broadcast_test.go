@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,4 +442,46 @@ func TestIngestNamesTracksByMline(t *testing.T) {
 	if src != SourceCamera {
 		t.Fatalf("the viewer receives the %s, want the camera", src)
 	}
+}
+
+// TestServerCloseEndsBroadcast closes the Server while a publisher, a
+// viewer and a tap are active: each ends, and nothing is left running
+// (newServer's cleanup counts goroutines).
+func TestServerCloseEndsBroadcast(t *testing.T) {
+	srv, _ := newServer(t, fastConfig())
+	api := newClientAPI(t)
+	pub := publishWHIP(t, srv, api, broadcastClass, "obs", 9, whipH264)
+	v := viewWHEP(t, srv, api, broadcastClass, "v")
+	waitFor(t, "video at the viewer", func() bool { video, _ := v.recv(); return video.packets > 10 })
+	rec := &countingWriter{}
+	stop, err := srv.Tap(broadcastClass, "obs/camera", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "tapped packets", func() bool { return rec.n.Load() > 10 })
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for what, done := range map[string]<-chan struct{}{"ingest": pub.ing.Done(), "viewer": v.v.Done()} {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s not done after the server closed", what)
+		}
+	}
+	stop() // after Close: harmless
+	if _, _, err := srv.View(broadcastClass, "late", "v=0"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("View on a closed server: %v, want ErrClosed", err)
+	}
+	if _, _, err := srv.Ingest(broadcastClass, "late", "v=0"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Ingest on a closed server: %v, want ErrClosed", err)
+	}
+}
+
+// countingWriter counts writes.
+type countingWriter struct{ n atomic.Int64 }
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	w.n.Add(1)
+	return len(b), nil
 }

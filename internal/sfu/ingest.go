@@ -52,7 +52,7 @@ type Ingest struct {
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64
-	frames  atomic.Uint64 // video frames of the highest layer received
+	frames  [maxLayers]atomic.Uint64 // video frames received, by layer
 }
 
 // IngestStats describes what a broadcast publisher sends, for the stream
@@ -67,8 +67,9 @@ type IngestStats struct {
 	// BitrateBps is the bitrate received over all tracks and layers since
 	// the previous call of Stats (or since the start), bits per second.
 	BitrateBps int
-	// FrameRate is the frame rate of the highest video layer over the same
-	// window, frames per second.
+	// FrameRate is the frame rate of the highest video layer that
+	// arrived over the same window, frames per second (a browser pauses
+	// its top layers when its uplink is short).
 	FrameRate float64
 	// PacketsLost counts packets never received (from gaps in sequence
 	// numbers, net of late arrivals), over all tracks and layers.
@@ -80,7 +81,8 @@ type IngestStats struct {
 // rateWindow turns running totals into rates between two Stats calls.
 type rateWindow struct {
 	at            time.Time
-	bytes, frames uint64
+	bytes  uint64
+	frames [maxLayers]uint64
 	bps           int
 	fps           float64
 }
@@ -288,8 +290,8 @@ func (ing *Ingest) stateChange(s webrtc.PeerConnectionState) {
 func (ing *Ingest) observe(t *upTrack, layer int, pkt []byte, _ time.Time) {
 	ing.packets.Add(1)
 	ing.bytes.Add(uint64(len(pkt)))
-	if t.kind == webrtc.RTPCodecTypeVideo && layer == t.layers()-1 && len(pkt) > 1 && pkt[1]&0x80 != 0 {
-		ing.frames.Add(1)
+	if t.kind == webrtc.RTPCodecTypeVideo && len(pkt) > 1 && pkt[1]&0x80 != 0 {
+		ing.frames[layer].Add(1) // the marker bit ends a frame
 	}
 	t.rx[layer].count(pkt)
 }
@@ -332,13 +334,23 @@ func (ing *Ingest) Stats() IngestStats {
 		st.Codec = audio.info.Codec
 	}
 	now := time.Now()
-	bytes, frames := ing.bytes.Load(), ing.frames.Load()
+	bytes := ing.bytes.Load()
+	var frames [maxLayers]uint64
+	for i := range frames {
+		frames[i] = ing.frames[i].Load()
+	}
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
 	w := &ing.win
 	if d := now.Sub(w.at); d >= minWindow {
 		w.bps = int(float64(bytes-w.bytes) * 8 / d.Seconds())
-		w.fps = float64(frames-w.frames) / d.Seconds()
+		w.fps = 0
+		for i := maxLayers - 1; i >= 0; i-- {
+			if n := frames[i] - w.frames[i]; n > 0 {
+				w.fps = float64(n) / d.Seconds()
+				break
+			}
+		}
 		w.at, w.bytes, w.frames = now, bytes, frames
 	}
 	st.BitrateBps, st.FrameRate = w.bps, w.fps

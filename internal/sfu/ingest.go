@@ -80,11 +80,11 @@ type IngestStats struct {
 
 // rateWindow turns running totals into rates between two Stats calls.
 type rateWindow struct {
-	at            time.Time
+	at     time.Time
 	bytes  uint64
 	frames [maxLayers]uint64
-	bps           int
-	fps           float64
+	bps    int
+	fps    float64
 }
 
 // minWindow is the shortest window a rate is measured over; a Stats call

@@ -292,9 +292,9 @@ func (s *Service) whipSession(w http.ResponseWriter, r *http.Request) {
 		p.ingest = ing
 	}
 	s.mu.Unlock()
-	if !current { // the class ended, or the server closed, meanwhile
+	if !current { // ended, stopped or shut down while the offer was answered
 		ing.Close()
-		s.fail(w, r, apperr.New(apperr.Conflict, "the class has ended"))
+		s.fail(w, r, apperr.New(apperr.Conflict, "the publish was stopped, or the class ended, while the offer was being answered"))
 		return
 	}
 	s.log.Info("broadcast: publish started", "class", class, "publish", p.id, "stream_key", !isJoinToken(cred))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,7 +145,7 @@ type sender struct {
 type run struct {
 	video, audio *net.UDPConn
 	pid          int
-	ports        [2]int // video, audio
+	ports        [2]int      // video, audio
 	ready        atomic.Bool // ffmpeg has bound its ports
 	open         atomic.Bool // a keyframe with its parameters has passed
 	listed       atomic.Bool // ffmpeg has written its first playlist
@@ -333,6 +334,10 @@ func (p *Packager) Close() error {
 // does not need a process.
 func (p *Packager) supervise() {
 	defer close(p.done)
+	// ffmpeg gets SIGKILL when the thread that started it exits
+	// (Pdeathsig), and Go may retire an idle thread at any time: pinning
+	// this goroutine to its thread keeps that thread until Close.
+	runtime.LockOSThread()
 	backoff := minBackoff
 	for n := 0; ; n++ {
 		if n > 0 {

@@ -99,24 +99,19 @@ func (hl *hall) mayChatLocked(c *conn, now time.Time) error {
 	return nil
 }
 
-// deleteChat removes a message from every screen and the history, and
-// marks it deleted in the store when the store can.
+// deleteChat marks a message deleted in the store and removes it from
+// every screen and from the history.
 func (hl *hall) deleteChat(id store.ChatMessageID) error {
 	if id == "" {
 		return apperr.Field("message", "is required")
 	}
-	hl.mu.Lock()
-	inMemory := slices.ContainsFunc(hl.chat, func(m chatOut) bool { return m.ID == id })
-	hl.mu.Unlock()
-	if d, ok := hl.h.opt.Store.(ChatDeleter); ok {
-		ctx, cancel := hl.storeCtx()
-		err := d.DeleteChat(ctx, hl.id, id, hl.h.opt.Now())
-		cancel()
-		if err != nil {
-			return err
-		}
-	} else if !inMemory {
-		return apperr.New(apperr.NotFound, "chat message %s not found", id)
+	// The store says whether the message exists in this class (NotFound
+	// otherwise), also for one older than the history kept in memory.
+	ctx, cancel := hl.storeCtx()
+	err := hl.h.opt.Store.DeleteChat(ctx, hl.id, id, hl.h.opt.Now())
+	cancel()
+	if err != nil {
+		return err
 	}
 	hl.mu.Lock()
 	defer hl.mu.Unlock()

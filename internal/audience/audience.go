@@ -40,6 +40,8 @@ type Store interface {
 	AttendanceOf(ctx context.Context, class store.ClassID, user store.UserID) ([]store.Attendance, error)
 	UpdateAttendance(ctx context.Context, class store.ClassID, user store.UserID, attended bool, minutes int) error
 	SaveChat(ctx context.Context, m *store.ChatMessage) error
+	// DeleteChat marks a message deleted, so that a replay leaves it out.
+	DeleteChat(ctx context.Context, class store.ClassID, id store.ChatMessageID, at time.Time) error
 	SavePoll(ctx context.Context, p *store.Poll) error
 	ClosePoll(ctx context.Context, id store.PollID, at time.Time) error
 	SaveVote(ctx context.Context, v store.PollVote) error
@@ -54,14 +56,6 @@ type Store interface {
 
 // Every store engine is an audience Store as it is.
 var _ Store = store.Store(nil)
-
-// ChatDeleter is a store that marks chat messages deleted, so that a
-// replay leaves them out (store.Live's DeleteChat). A Store without it
-// still deletes the message from every screen and from the history new
-// viewers get, but the stored copy stays.
-type ChatDeleter interface {
-	DeleteChat(ctx context.Context, class store.ClassID, id store.ChatMessageID, at time.Time) error
-}
 
 // Verifier verifies join tokens; *jointoken.Signer is one.
 type Verifier interface {

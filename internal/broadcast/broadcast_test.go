@@ -12,6 +12,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/audience"
 	"github.com/liveclass/liveclass/internal/broadcast"
+	"github.com/liveclass/liveclass/internal/classes"
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/liveclass/liveclass/internal/store"
 )
@@ -62,6 +63,17 @@ func TestWHIPRefusals(t *testing.T) {
 	if n := e.changes.count(c.ID); n != 0 || e.status(c.ID) != store.StatusScheduled {
 		t.Fatalf("refused publishes changed the class: %d changes, status %s", n, e.status(c.ID))
 	}
+
+	// A stream key does not open the class early: before its join window
+	// (15 minutes before the start) a publish is refused.
+	later, err := e.rules.CreateClass(ctx, e.mentor, classes.ClassInput{
+		Title: "Tomorrow", StartTime: time.Now().Add(24 * time.Hour), EndTime: time.Now().Add(25 * time.Hour), Service: store.ServiceIVS,
+		AccessLevel: store.RoleStudent, MaxParticipants: 100, Category: "go", Level: store.LevelBeginner, IsFree: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, "publish before the window", e.post(broadcast.WHIPPath+string(later.ID), e.key(later).Secret, "application/sdp", offer), 403, "FORBIDDEN")
 
 	// No trickle: PATCH is 405 with Allow, as RFC 9725 asks of a server
 	// without it; other methods likewise.

@@ -70,7 +70,7 @@ export class Audience {
     // The types of the last messages, for tests and for a look in the console.
     this.seen.push(m.type);
     if (this.seen.length > 50) this.seen.shift();
-    if (!this.welcomed && (m.type === "welcome" || m.type === "hello" || m.type === "joined")) {
+    if (!this.welcomed && m.type === "welcome") {
       this.welcomed = this.everWelcomed = true;
       this.attempt = 0;
       this.o.onWelcome(m);

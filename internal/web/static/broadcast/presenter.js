@@ -328,11 +328,11 @@ function main(root) {
     classID: root.dataset.class ?? "",
     onWelcome: (m) => {
       fail("");
-      S.you = m.you?.id ?? m.user ?? S.you;
+      S.you = m.you?.id ?? S.you;
       chat.reset(m.chat ?? []);
       polls.reset(m.polls ?? [], m.results ?? []);
       if (typeof m.viewers === "number") setViewers(m.viewers);
-      if (m.stream) setStream(m.stream.state ?? m.stream);
+      if (m.stream) setStream(m.stream.state);
       if (m.health) serverHealth(m.health);
       if (typeof m.slowMode === "number") /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.slowMode);
     },
@@ -360,10 +360,10 @@ function main(root) {
   function handle(m) {
     switch (m.type) {
       case "chat":
-        chat.add(m.message ?? m);
+        chat.add(/** @type {any} */ (m));
         return;
       case "chat.deleted":
-        chat.remove(m.message ?? m.id);
+        chat.remove(m.id);
         return;
       case "poll":
         polls.set(m.poll);
@@ -375,7 +375,7 @@ function main(root) {
         reactions.add(m.counts ?? {});
         return;
       case "viewers":
-        setViewers(m.count ?? m.viewers ?? 0);
+        setViewers(m.count ?? 0);
         return;
       case "stream":
         setStream(m.state);

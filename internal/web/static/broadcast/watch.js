@@ -82,7 +82,7 @@ function main(root) {
     classID: root.dataset.class ?? "",
     onWelcome: (m) => {
       fail("");
-      S.you = m.you?.id ?? m.user ?? S.you;
+      S.you = m.you?.id ?? S.you;
       chat.reset(m.chat ?? []);
       polls.reset(m.polls ?? [], m.results ?? []);
       if (typeof m.viewers === "number") setViewers(m.viewers);
@@ -106,7 +106,7 @@ function main(root) {
         return fail("A host has removed you from this class.");
       }
       const why = error ? reason(error) : "The chat connection was closed.";
-      fail(code === 4003 || code === 4001 || code === 4009 ? `You cannot watch this class: ${why}` : why);
+      fail(code === 4003 || code === 4001 || code === 4004 ? `You cannot watch this class: ${why}` : why);
     },
   });
   const chat = new Chat(audience, { host, you: () => S.you });
@@ -117,10 +117,10 @@ function main(root) {
   function handle(m) {
     switch (m.type) {
       case "chat":
-        chat.add(m.message ?? m);
+        chat.add(/** @type {any} */ (m));
         return;
       case "chat.deleted":
-        chat.remove(m.message ?? m.id);
+        chat.remove(m.id);
         return;
       case "poll":
         polls.set(m.poll);
@@ -132,7 +132,7 @@ function main(root) {
         reactions.add(m.counts ?? {});
         return;
       case "viewers":
-        setViewers(m.count ?? m.viewers ?? 0);
+        setViewers(m.count ?? 0);
         return;
       case "stream":
         if (m.hls) S.hlsURL = m.hls;

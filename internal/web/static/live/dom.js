@@ -1,6 +1,6 @@
 // @ts-check
-// Small DOM helpers of the classroom. Everything a participant typed is
-// set as text (textContent), never parsed as HTML.
+// Small DOM and text helpers of the classroom. Everything a participant
+// typed is set as text (textContent), never parsed as HTML.
 
 /**
  * @template {HTMLElement} T
@@ -76,4 +76,31 @@ export function typing(t) {
   if (!(t instanceof HTMLElement)) return false;
   const tag = t.tagName;
   return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
+}
+
+/**
+ * Reports whether what el shows (data) differs from its last rendering,
+ * so that a list is rebuilt only when it must: a rebuilt list swaps a
+ * button for a copy under the pointer, and closes an open drop-down.
+ * @param {HTMLElement} el
+ * @param {unknown} data
+ */
+export function changed(el, data) {
+  const sig = JSON.stringify(data);
+  if (el.dataset.sig === sig) return false;
+  el.dataset.sig = sig;
+  return true;
+}
+
+/** @param {string} s */
+export function sentence(s) {
+  return s ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+/**
+ * A refusal or failure as a sentence to show.
+ * @param {any} e
+ */
+export function reason(e) {
+  return e && typeof e.message === "string" ? sentence(e.message) : "Something went wrong.";
 }

@@ -1,0 +1,199 @@
+// @ts-check
+// The device check before joining: camera and microphone pickers, the
+// preview, the microphone level meter and the capture size; and asking
+// for a device again later (unmuting, starting the video), with the same
+// clear words when the browser refuses.
+
+import { byId, h, sentence } from "./dom.js";
+
+/** @typedef {import("./state.js").App} App */
+
+/** @param {MediaStreamTrack | null} t */
+export function stopTrack(t) {
+  t?.stop();
+}
+
+/**
+ * What a person is told when a device cannot be had: denied permission
+ * comes with what to do about it.
+ * @param {"camera" | "mic"} kind
+ * @param {any} e
+ */
+export function deviceProblem(kind, e) {
+  const what = kind === "camera" ? "camera" : "microphone";
+  switch (e && e.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return `Access to your ${what} is blocked. Allow it in your browser's site settings and reload the page; you can still join without it.`;
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return `No ${what} was found. You can still join without it.`;
+    case "NotReadableError":
+      return `Your ${what} is in use by another program. Close it and reload the page.`;
+  }
+  return `Your ${what} could not be started (${e && e.message ? e.message : "unknown error"}).`;
+}
+
+/**
+ * Runs the device check until join is clicked.
+ * @param {App} app
+ * @param {() => void} onJoin the person clicked Join
+ */
+export function devices(app, onJoin) {
+  const { S } = app;
+  const preview = /** @type {HTMLVideoElement} */ (byId("preview"));
+  const cameraSelect = /** @type {HTMLSelectElement} */ (byId("camera-select"));
+  const micSelect = /** @type {HTMLSelectElement} */ (byId("mic-select"));
+  const qualitySelect = /** @type {HTMLSelectElement} */ (byId("quality-select"));
+  const meter = /** @type {HTMLMeterElement} */ (byId("mic-level"));
+  const joinButton = /** @type {HTMLButtonElement} */ (byId("join-button"));
+  /** @type {AudioContext | null} */
+  let audioCtx = null;
+  let metering = 0;
+
+  /**
+   * The camera's capture size: the top simulcast layer. A slow uplink or
+   * machine is better served by a smaller one than by dropped frames.
+   */
+  const video = () => {
+    const deviceId = cameraSelect.value;
+    const height = Number(qualitySelect.value) || 720;
+    return {
+      width: { ideal: Math.round(height * 16 / 9) }, height: { ideal: height },
+      frameRate: { ideal: height > 360 ? 24 : 15, max: 30 },
+      ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    };
+  };
+  const audio = () => {
+    const deviceId = micSelect.value;
+    return {
+      echoCancellation: true, noiseSuppression: true, autoGainControl: true,
+      ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    };
+  };
+
+  /** Asks for the chosen camera and microphone, and shows them. */
+  async function acquire() {
+    stopTrack(S.local.camera);
+    stopTrack(S.local.mic);
+    S.local.camera = S.local.mic = null;
+    /** @type {string[]} */
+    const problems = [];
+    for (const kind of /** @type {const} */ (["camera", "mic"])) {
+      try {
+        const s = await navigator.mediaDevices.getUserMedia(kind === "camera" ? { video: video() } : { audio: audio() });
+        S.local[kind] = s.getTracks()[0] ?? null;
+      } catch (e) {
+        problems.push(deviceProblem(kind, e));
+      }
+    }
+    app.fail(problems.join(" "));
+    preview.srcObject = S.local.camera ? new MediaStream([S.local.camera]) : null;
+    meterOn();
+    await listDevices();
+  }
+
+  async function listDevices() {
+    let found = [];
+    try {
+      found = await navigator.mediaDevices.enumerateDevices();
+    } catch {
+      return;
+    }
+    /**
+     * @param {HTMLSelectElement} sel
+     * @param {MediaDeviceKind} kind
+     * @param {MediaStreamTrack | null} current
+     * @param {string} noun
+     */
+    const fill = (sel, kind, current, noun) => {
+      const chosen = current?.getSettings().deviceId ?? sel.value;
+      sel.replaceChildren(h("option", { value: "", text: `Default ${noun}` }));
+      let n = 0;
+      for (const d of found) {
+        if (d.kind !== kind || !d.deviceId) continue;
+        n++;
+        sel.append(h("option", { value: d.deviceId, text: d.label || `${sentence(noun)} ${n}`, selected: d.deviceId === chosen }));
+      }
+    };
+    fill(cameraSelect, "videoinput", S.local.camera, "camera");
+    fill(micSelect, "audioinput", S.local.mic, "microphone");
+  }
+
+  /** Runs the microphone level meter (WebAudio) while the device check shows. */
+  function meterOn() {
+    cancelAnimationFrame(metering);
+    if (!S.local.mic) {
+      meter.value = 0;
+      return;
+    }
+    try {
+      audioCtx ??= new AudioContext();
+      const src = audioCtx.createMediaStreamSource(new MediaStream([S.local.mic]));
+      const analyser = audioCtx.createAnalyser();
+      analyser.fftSize = 512;
+      src.connect(analyser);
+      const buf = new Float32Array(analyser.fftSize);
+      const loop = () => {
+        analyser.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (const v of buf) sum += v * v;
+        // RMS to a 0..1 scale that moves visibly for speech.
+        meter.value = Math.min(1, Math.sqrt(sum / buf.length) * 4);
+        metering = requestAnimationFrame(loop);
+      };
+      loop();
+    } catch {
+      meter.value = 0;
+    }
+  }
+
+  function meterOff() {
+    cancelAnimationFrame(metering);
+    audioCtx?.close().catch(() => {});
+    audioCtx = null;
+  }
+
+  /**
+   * Asks for one device again (the microphone to unmute, the camera to
+   * start the video); a refusal is shown and yields null.
+   * @param {"camera" | "mic"} kind
+   * @returns {Promise<MediaStreamTrack | null>}
+   */
+  async function open(kind) {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia(kind === "camera" ? { video: video() } : { audio: audio() });
+      return (kind === "camera" ? s.getVideoTracks() : s.getAudioTracks())[0] ?? null;
+    } catch (e) {
+      app.fail(deviceProblem(kind, e));
+      return null;
+    }
+  }
+
+  cameraSelect.addEventListener("change", () => { acquire(); });
+  micSelect.addEventListener("change", () => { acquire(); });
+  qualitySelect.addEventListener("change", () => { acquire(); });
+  joinButton.addEventListener("click", () => {
+    joinButton.disabled = true;
+    onJoin();
+  });
+  if (navigator.mediaDevices?.getUserMedia) {
+    acquire();
+  } else {
+    app.fail("This browser cannot use a camera or microphone here (the page must be served over HTTPS).");
+  }
+
+  return {
+    open,
+    /** Ends the device check: the meter stops, the preview goes blank. */
+    done() {
+      meterOff();
+      preview.srcObject = null;
+    },
+    meterOff,
+    /** Whether the person chose to join muted. */
+    joinMuted: () => /** @type {HTMLInputElement} */ (byId("join-muted")).checked,
+    /** Whether the person chose to join with the camera off. */
+    joinCameraOff: () => /** @type {HTMLInputElement} */ (byId("join-camera-off")).checked,
+  };
+}

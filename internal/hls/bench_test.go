@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,7 +22,7 @@ const clockTicks = 100
 // time, so that encoding it costs the machine nothing) publishing into a packager with
 // segments of seg; onVideo, when set, sees each video packet after the
 // packager took it.
-func benchPipeline(b *testing.B, codec, size string, seg time.Duration, onVideo func(p *Packager, pkt []byte)) *Packager {
+func benchPipeline(b *testing.B, codec, size, pattern string, seg time.Duration, onVideo func(p *Packager, pkt []byte)) *Packager {
 	b.Helper()
 	needTool(b, "ffprobe")
 	p, err := Start(Options{Dir: filepath.Join(b.TempDir(), "c1"), FFmpeg: needTool(b, "ffmpeg"), VideoCodec: codec, SegmentDuration: seg})
@@ -29,7 +30,7 @@ func benchPipeline(b *testing.B, codec, size string, seg time.Duration, onVideo 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = p.Close() })
-	src := sourceOptions{codec: codec, size: size, gop: int(seg.Seconds() * 30)}
+	src := sourceOptions{codec: codec, size: size, pattern: pattern, gop: int(seg.Seconds() * 30)}
 	if codec == CodecH264 {
 		// A replayed VP8 clip is not probed by ffmpeg's SDP input
 		// ("unspecified size"), while a live VP8 encoder's stream is:
@@ -121,7 +122,7 @@ func BenchmarkLatency(b *testing.B) {
 func measureLatency(b *testing.B, codec, size string, seg time.Duration) {
 	const segments = 12
 	var log entryLog
-	p := benchPipeline(b, codec, size, seg, log.onVideo)
+	p := benchPipeline(b, codec, size, "", seg, log.onVideo)
 	playlist := filepath.Join(p.opt.Dir, PlaylistName)
 	seen := map[string]bool{}
 	var start time.Duration // media time where the next new segment starts
@@ -195,28 +196,46 @@ func maxOf(ds []time.Duration) time.Duration {
 // is out. Run with -benchtime=1x.
 func BenchmarkFFmpegCPU(b *testing.B) {
 	for _, tc := range []struct {
-		name  string
-		codec string
+		name    string
+		codec   string
+		pattern string
 	}{
-		{"h264-copy", CodecH264},
-		{"vp8-transcode", CodecVP8},
+		{"h264-copy/testsrc", CodecH264, ""},
+		{"vp8-transcode/testsrc", CodecVP8, ""},
+		// Moving grain over a busier pattern: closer to a camera's
+		// picture than a test card, which costs an encoder little.
+		{"vp8-transcode/grain", CodecVP8, "testsrc2,noise=alls=8:allf=t"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				p := benchPipeline(b, tc.codec, "1280x720", time.Second, nil)
+				var frames atomic.Int64
+				var lastTS uint32 // touched by the source's video reader only
+				p := benchPipeline(b, tc.codec, "1280x720", tc.pattern, time.Second, func(_ *Packager, pkt []byte) {
+					if ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7]); ts != lastTS {
+						lastTS = ts
+						frames.Add(1)
+					}
+				})
 				waitFor(b, time.Minute, "the first segment", func() bool {
 					_, err := os.Stat(filepath.Join(p.opt.Dir, PlaylistName))
 					return err == nil
 				})
 				pid := p.run.Load().pid
-				t0, c0 := time.Now(), cpuTicks(b, pid)
+				t0, c0, f0 := time.Now(), cpuTicks(b, pid), frames.Load()
 				<-time.After(20 * time.Second) // the measuring window, not a wait for an event
-				t1, c1 := time.Now(), cpuTicks(b, pid)
+				t1, c1, f1 := time.Now(), cpuTicks(b, pid), frames.Load()
 				if p.run.Load().pid != pid || p.Stats().Restarts != 0 {
 					b.Fatal("ffmpeg restarted while measured")
 				}
-				cpu := float64(c1-c0) / clockTicks
-				b.ReportMetric(100*cpu/t1.Sub(t0).Seconds(), "cpu-%")
+				secs := t1.Sub(t0).Seconds()
+				cpu, fps := 100*float64(c1-c0)/clockTicks/secs, float64(f1-f0)/secs
+				b.ReportMetric(cpu, "cpu-%")
+				// Below 30 the source did not keep real time (its live
+				// VP8 encoder shares the cores), so the CPU figure is for
+				// fewer frames; cpu-%-30fps scales it to 30 frames a
+				// second, as if each frame cost the same.
+				b.ReportMetric(fps, "fps-in")
+				b.ReportMetric(cpu*30/fps, "cpu-%-30fps")
 				b.ReportMetric(float64(p.Stats().Dropped), "dropped")
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ type sourceOptions struct {
 	codec string // CodecH264 or CodecVP8
 	size  string // e.g. "640x360"
 	gop   int    // frames between keyframes (30 fps)
+	// pattern is the lavfi video source, "testsrc" when empty; filters
+	// may follow it (",noise=...") for content harder to encode.
+	pattern string
 	// clip, when set, is a file made by makeClip that is replayed in a
 	// loop instead of encoding live, so that the source costs almost no
 	// CPU when what is measured is the packager's.
@@ -54,7 +58,7 @@ func makeClip(tb testing.TB, opt sourceOptions, seconds int) string {
 	}
 	path := filepath.Join(tb.TempDir(), "clip"+ext)
 	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc=size=" + opt.size + ":rate=30",
+		"-f", "lavfi", "-i", opt.video(),
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", strconv.Itoa(seconds)}, videoArgs(opt)...)
 	args = append(args, "-c:a", "libopus", "-b:a", "64k", path)
@@ -69,7 +73,10 @@ func makeClip(tb testing.TB, opt sourceOptions, seconds int) string {
 func videoArgs(opt sourceOptions) []string {
 	gop := strconv.Itoa(opt.gop)
 	if opt.codec == CodecVP8 {
-		return []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "2500k", "-g", gop, "-keyint_min", gop}
+		// No look-ahead and no hidden alt-ref frames, as a WebRTC
+		// sender encodes.
+		return []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "2500k", "-g", gop, "-keyint_min", gop,
+			"-lag-in-frames", "0", "-auto-alt-ref", "0", "-error-resilient", "1"}
 	}
 	return []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "2500k", "-g", gop, "-keyint_min", gop, "-bf", "0", "-pix_fmt", "yuv420p"}
 }
@@ -96,7 +103,7 @@ func startSource(tb testing.TB, opt sourceOptions, onVideo, onAudio func([]byte)
 			"-map", "0:v", "-c:v", "copy"}
 	} else {
 		args = append([]string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-			"-f", "lavfi", "-i", "testsrc=size=" + opt.size + ":rate=30",
+			"-f", "lavfi", "-i", opt.video(),
 			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 			"-t", "120", "-map", "0:v"}, videoArgs(opt)...)
 	}
@@ -202,4 +209,17 @@ func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// video is the lavfi graph of the source's video.
+func (opt sourceOptions) video() string {
+	pattern, filters, _ := strings.Cut(opt.pattern, ",")
+	if pattern == "" {
+		pattern = "testsrc"
+	}
+	v := pattern + "=size=" + opt.size + ":rate=30"
+	if filters != "" {
+		v += "," + filters
+	}
+	return v
 }

@@ -206,7 +206,7 @@ function main(root) {
     if (!video.muted) video.play().catch(() => {});
     soundLabel();
   });
-  const soundLabel = () => { soundBtn.textContent = video.muted ? "Unmute" : "Mute"; };
+  const soundLabel = () => { soundBtn.textContent = video.muted ? "Unmute sound" : "Mute sound"; };
 
   /** Plays with sound if the browser lets us, muted otherwise. */
   async function play() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/liveclass/liveclass/internal/audience"
 	"github.com/liveclass/liveclass/internal/auth"
@@ -210,7 +211,7 @@ func holds(t *testing.T, p person, what string, timeout time.Duration, body stri
 func framesRise(t *testing.T, p person) {
 	t.Helper()
 	holds(t, p, "decode frames over WebRTC", 30*time.Second, `const n = await window.liveclass.decoded();
-		if (n > 0 && window.__frames !== undefined && n > window.__frames) return true;
+		if (n > 0 && window.__frames !== undefined && n > window.__frames) { delete window.__frames; return true; }
 		if (n > 0 && window.__frames === undefined) window.__frames = n;
 		return false;`)
 }
@@ -377,6 +378,18 @@ func TestBrowserBroadcast(t *testing.T) {
 		until(t, viewer, "viewers see no results while it is open", wait, `return document.querySelector(".results") === null;`)
 		step(t, host.ctx, "presenter closes the poll", wait, click("button", "Close poll: Which topic next?"))
 		until(t, viewer, "the viewer sees the results", wait, `return document.querySelector(".results")?.textContent.includes("Generics: 1");`)
+	})
+
+	t.Run("the presenter switches to the screen while live", func(t *testing.T) {
+		// A key press, as a person choosing with the keyboard: picking a
+		// screen needs the page to have been used just now.
+		step(t, host.ctx, "presenter picks the screen", wait,
+			chromedp.Focus("send", byRole("combobox", "Send"), chromedp.NodeVisible),
+			chromedp.KeyEvent(kb.ArrowDown),
+		)
+		holds(t, host, "the preview shows the screen", wait,
+			`const t = window.liveclass.state.local.video; return (t && t.getSettings().displaySurface === "monitor") || (t && t.label);`)
+		framesRise(t, viewer)
 	})
 
 	t.Run("stop and end", func(t *testing.T) {

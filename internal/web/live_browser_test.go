@@ -83,13 +83,21 @@ func newLiveEnv(t *testing.T) (*env, *wsConns) {
 // the signed-in user who opened them, so that a test can cut one as a
 // network failure would: without a close handshake.
 type wsConns struct {
-	mu sync.Mutex
-	by map[store.UserID][]net.Conn
+	mu      sync.Mutex
+	by      map[store.UserID][]net.Conn
+	blocked map[store.UserID]bool // refused as a network that is down would
 }
 
 func (c *wsConns) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := auth.ActorFrom(r.Context()).UserID
+		c.mu.Lock()
+		blocked := c.blocked[user]
+		c.mu.Unlock()
+		if blocked {
+			http.Error(w, "network down", http.StatusServiceUnavailable)
+			return
+		}
 		h.ServeHTTP(hijackRecorder{ResponseWriter: w, record: func(nc net.Conn) {
 			c.mu.Lock()
 			c.by[user] = append(c.by[user], nc)
@@ -108,6 +116,17 @@ func (c *wsConns) drop(user store.UserID) int {
 	}
 	delete(c.by, user)
 	return n
+}
+
+// block makes the user's new signalling connections fail until
+// unblock, as they would while their network is down.
+func (c *wsConns) block(user store.UserID, down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.blocked == nil {
+		c.blocked = map[store.UserID]bool{}
+	}
+	c.blocked[user] = down
 }
 
 // hijackRecorder hands the connection the WebSocket upgrade takes over to

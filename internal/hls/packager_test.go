@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -273,6 +274,7 @@ func rtpPacket(seq uint16, ts uint32, payload ...byte) []byte {
 
 func TestPackagerAsksForKeyframes(t *testing.T) {
 	var requests atomic.Int64
+	goroutines := runtime.NumGoroutine()
 	p, err := Start(Options{
 		Dir: filepath.Join(t.TempDir(), "c1"), FFmpeg: needTool(t, "ffmpeg"), VideoCodec: CodecH264,
 		SegmentDuration: 250 * time.Millisecond, RequestKeyframe: func() { requests.Add(1) },
@@ -302,6 +304,15 @@ func TestPackagerAsksForKeyframes(t *testing.T) {
 	if err := p.WriteAudio([]byte{0x80}); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("WriteAudio of a non-RTP packet = %v, want Invalid", err)
 	}
+	// Close leaves nothing running: no goroutine, no ffmpeg.
+	pid := p.run.Load().pid
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("ffmpeg %d outlived Close: %v", pid, err)
+	}
+	waitFor(t, 5*time.Second, "the packager's goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
 }
 
 func TestStartRefuses(t *testing.T) {

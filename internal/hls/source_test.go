@@ -75,7 +75,7 @@ func videoArgs(opt sourceOptions) []string {
 	if opt.codec == CodecVP8 {
 		// No look-ahead and no hidden alt-ref frames, as a WebRTC
 		// sender encodes.
-		return []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "2500k", "-g", gop, "-keyint_min", gop,
+		return []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "16", "-b:v", "2500k", "-g", gop, "-keyint_min", gop,
 			"-lag-in-frames", "0", "-auto-alt-ref", "0", "-error-resilient", "1"}
 	}
 	return []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "2500k", "-g", gop, "-keyint_min", gop, "-bf", "0", "-pix_fmt", "yuv420p"}

@@ -147,8 +147,8 @@ func (h hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // newMediaBrowser is newBrowser for the classroom: a fake camera and
 // microphone, a fake screen to share, WebRTC over loopback, and sound
 // that may play without a click. A desktop-sized window, so that tiles
-// are what a laptop shows.
-func newMediaBrowser(ctx context.Context, t *testing.T, chromium string) (context.Context, error) {
+// are what a laptop shows. Extra options come last and override these.
+func newMediaBrowser(ctx context.Context, t *testing.T, chromium string, extra ...chromedp.ExecAllocatorOption) (context.Context, error) {
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
@@ -178,6 +178,7 @@ func newMediaBrowser(ctx context.Context, t *testing.T, chromium string) (contex
 		chromedp.WindowSize(1000, 900),
 		chromedp.Env("TMPDIR="+tmp, "TZ=UTC"),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))

@@ -42,7 +42,7 @@ const ListSize = 6
 const (
 	defaultSegment = time.Second
 	maxSegment     = 2 * time.Second
-	minSegment     = 250 * time.Millisecond
+	minSegment     = 100 * time.Millisecond
 
 	// The payload types of the SDP the packager writes; packets are
 	// rewritten to them, whatever the publisher negotiated.
@@ -74,19 +74,20 @@ type Options struct {
 	// VideoCodec is CodecH264 (copied) or CodecVP8 / CodecVP9
 	// (transcoded to H.264 with libx264).
 	VideoCodec string
-	// SegmentDuration is the target length of a segment, at most 2 s; 1 s
+	// SegmentDuration is the target length of a segment, 100 ms to 2 s; 1 s
 	// when zero. With H.264 copied, segments can only start at the
 	// publisher's keyframes, so the publisher should send one at least
-	// this often (the Packager asks for one when it has seen none for
-	// this long).
+	// this often (the Packager asks for one when it has seen none for a
+	// quarter longer).
 	SegmentDuration time.Duration
 	// Logger receives ffmpeg's output at debug level and the packager's
 	// own events; slog's discard handler when nil.
 	Logger *slog.Logger
 	// RequestKeyframe asks the publisher for a keyframe (a PLI through the
-	// SFU). It is called when ffmpeg (re)starts, and with H.264 copied
-	// whenever no keyframe has come for SegmentDuration. It must not
-	// block. May be nil.
+	// SFU). It is called when ffmpeg (re)starts and until its first
+	// segment is out, and, with H.264 copied, whenever no keyframe has
+	// come for 1.25 × SegmentDuration (at most once per SegmentDuration).
+	// It must not block. May be nil.
 	RequestKeyframe func()
 }
 
@@ -449,8 +450,9 @@ func (p *Packager) exitError(err error, stderr *lineLogger) error {
 }
 
 // watchKeyframes asks the publisher for a keyframe while ffmpeg waits for
-// one to start (until its first segment is out), and, with H.264 copied, whenever the publisher has sent
-// none for a segment's duration (segments can only start at one).
+// one to start (until its first segment is out), and, with H.264 copied,
+// whenever the publisher has sent none for a segment's duration and a
+// quarter (segments can only start at one).
 func (p *Packager) watchKeyframes() {
 	d := p.opt.SegmentDuration
 	tick := time.NewTicker(d / 4)
@@ -477,7 +479,9 @@ func (p *Packager) watchKeyframes() {
 		// Until ffmpeg has written a segment, the keyframe it started
 		// from may have been lost (its socket overflowed, or it had not
 		// found the stream's size yet): ask again.
-		if !r.open.Load() || !r.listed.Load() || (!p.transcode && now-p.lastKey.Load() >= int64(d)) {
+		// The quarter of slack spares a publisher whose keyframes come
+		// every segment duration already a request just before each.
+		if !r.open.Load() || !r.listed.Load() || (!p.transcode && now-p.lastKey.Load() >= int64(d+d/4)) {
 			p.requestKeyframe()
 		}
 	}

@@ -198,10 +198,10 @@ func TestBrowserLiveCrowd(t *testing.T) {
 		)
 		denyDevices(t, host.ctx, e.srv.URL)
 		step(t, host.ctx, "host opens the classroom", wait, chromedp.Navigate(live), waitText("Before you join", wait))
-		until(t, host, "the page says both devices are blocked and what to do", wait,
-			`const a = document.getElementById("live-alert"); return !a.hidden
-				&& a.textContent.includes("Access to your camera is blocked. Allow it in your browser's site settings and reload the page; you can still join without it.")
-				&& a.textContent.includes("Access to your microphone is blocked.");`)
+		until(t, host, "the page says, once, that both devices are blocked and what to do", wait,
+			`const a = document.getElementById("live-alert"); return !a.hidden && a.textContent
+				=== "Access to your camera and microphone is blocked. Allow them in your browser's site settings and reload the page; you can still join without them.";`)
+		screenshot(t, host, "live-blocked.png")
 		until(t, host, "no preview and a still meter", wait,
 			`return document.getElementById("preview").srcObject === null && document.getElementById("mic-level").value === 0;`)
 		step(t, host.ctx, "host joins without devices", wait,
@@ -213,11 +213,11 @@ func TestBrowserLiveCrowd(t *testing.T) {
 			`return document.getElementById("btn-mic").textContent === "Unmute" && document.getElementById("btn-camera").textContent === "Start video";`)
 		step(t, host.ctx, "host tries to start the video", wait, click("button", "Start video"))
 		until(t, host, "told the camera is blocked, and the video stays off", wait,
-			`return document.getElementById("live-alert").textContent.includes("Access to your camera is blocked")
+			`return document.getElementById("live-alert").textContent.startsWith("Access to your camera is blocked. Allow it")
 				&& document.getElementById("btn-camera").textContent === "Start video";`)
 		step(t, host.ctx, "host tries to unmute with M", wait, js(`document.activeElement?.blur(), true`), chromedp.KeyEvent("m"))
 		until(t, host, "told the microphone is blocked, and stays muted", wait,
-			`return document.getElementById("live-alert").textContent.includes("Access to your microphone is blocked")
+			`return document.getElementById("live-alert").textContent.startsWith("Access to your microphone is blocked. Allow it")
 				&& document.getElementById("btn-mic").textContent === "Unmute";`)
 	})
 	if !ok {
@@ -260,10 +260,14 @@ func TestBrowserLiveCrowd(t *testing.T) {
 			&& !document.getElementById("pager").hidden && document.getElementById("page-info").textContent === "Page 1 of 2";`)
 		until(t, host, "the first page holds 24 tiles, the host's own first", wait, fmt.Sprintf(`const t = %s; return t.length === 24 && t[0] === %q
 			&& document.getElementById("page-prev").disabled && !document.getElementById("page-next").disabled;`, tiles, string(hostUser.ID)))
+		until(t, host, "a tile without video shows initials of words, not digits", wait, fmt.Sprintf(
+			`return %s.querySelector(".avatar").textContent === "S" && %s.querySelector(".avatar").textContent === "HH";`,
+			tile(a.user), tile(hostUser)))
 		first, err := chromedp.Run(host.ctx, chromedp.Evaluate[[]string](tiles))
 		if err != nil {
 			t.Fatal(err)
 		}
+		screenshot(t, host, "live-crowd.png")
 		step(t, host.ctx, "host goes to the next page", wait, everyControlNamed(), click("button", "Next page"))
 		until(t, host, "the second page holds the other 7", wait, fmt.Sprintf(`const t = %s, first = %s;
 			return document.getElementById("page-info").textContent === "Page 2 of 2" && t.length === 7

@@ -14,22 +14,42 @@ export function stopTrack(t) {
 }
 
 /**
- * What a person is told when a device cannot be had: denied permission
- * comes with what to do about it.
- * @param {"camera" | "mic"} kind
+ * The kind of a getUserMedia failure that has its own advice.
  * @param {any} e
+ * @returns {"blocked" | "missing" | "busy" | ""}
  */
-export function deviceProblem(kind, e) {
-  const what = kind === "camera" ? "camera" : "microphone";
+function failure(e) {
   switch (e && e.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return `Access to your ${what} is blocked. Allow it in your browser's site settings and reload the page; you can still join without it.`;
+      return "blocked";
     case "NotFoundError":
     case "OverconstrainedError":
-      return `No ${what} was found. You can still join without it.`;
+      return "missing";
     case "NotReadableError":
-      return `Your ${what} is in use by another program. Close it and reload the page.`;
+      return "busy";
+  }
+  return "";
+}
+
+/**
+ * What a person is told when devices cannot be had: denied permission
+ * comes with what to do about it. Both devices failing alike make one
+ * sentence, not the same advice twice.
+ * @param {("camera" | "mic")[]} kinds
+ * @param {any} e
+ */
+export function deviceProblem(kinds, e) {
+  const both = kinds.length > 1;
+  const what = both ? "camera and microphone" : kinds[0] === "camera" ? "camera" : "microphone";
+  const it = both ? "them" : "it";
+  switch (failure(e)) {
+    case "blocked":
+      return `Access to your ${what} is blocked. Allow ${it} in your browser's site settings and reload the page; you can still join without ${it}.`;
+    case "missing":
+      return `No ${both ? "camera or microphone" : what} was found. You can still join without ${it}.`;
+    case "busy":
+      return `Your ${what} ${both ? "are" : "is"} in use by another program. Close it and reload the page.`;
   }
   return `Your ${what} could not be started (${e && e.message ? e.message : "unknown error"}).`;
 }
@@ -77,17 +97,20 @@ export function devices(app, onJoin) {
     stopTrack(S.local.camera);
     stopTrack(S.local.mic);
     S.local.camera = S.local.mic = null;
-    /** @type {string[]} */
-    const problems = [];
+    /** @type {{kind: "camera" | "mic", e: any}[]} */
+    const failed = [];
     for (const kind of /** @type {const} */ (["camera", "mic"])) {
       try {
         const s = await navigator.mediaDevices.getUserMedia(kind === "camera" ? { video: video() } : { audio: audio() });
         S.local[kind] = s.getTracks()[0] ?? null;
       } catch (e) {
-        problems.push(deviceProblem(kind, e));
+        failed.push({ kind, e });
       }
     }
-    app.fail(problems.join(" "));
+    const alike = failed.length === 2 && failure(failed[0].e) !== "" && failure(failed[0].e) === failure(failed[1].e);
+    app.fail(alike
+      ? deviceProblem(["camera", "mic"], failed[0].e)
+      : failed.map((f) => deviceProblem([f.kind], f.e)).join(" "));
     preview.srcObject = S.local.camera ? new MediaStream([S.local.camera]) : null;
     meterOn();
     await listDevices();
@@ -165,7 +188,7 @@ export function devices(app, onJoin) {
       const s = await navigator.mediaDevices.getUserMedia(kind === "camera" ? { video: video() } : { audio: audio() });
       return (kind === "camera" ? s.getVideoTracks() : s.getAudioTracks())[0] ?? null;
     } catch (e) {
-      app.fail(deviceProblem(kind, e));
+      app.fail(deviceProblem([kind], e));
       return null;
     }
   }

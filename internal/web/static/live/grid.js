@@ -14,9 +14,16 @@ import { byId, h } from "./dom.js";
 /** Most tiles on one page; with a screen share that is at most 25 videos. */
 export const PAGE = 24;
 
-/** @param {string} name */
+/**
+ * The letters on a tile without video: of the first two words that
+ * begin with a letter ("Student 07" is S, not S0), else the first
+ * character.
+ * @param {string} name
+ */
 function initials(name) {
-  return name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+  const words = name.split(/\s+/).filter((w) => /^\p{L}/u.test(w));
+  if (words.length === 0) return name.trim().slice(0, 1).toUpperCase();
+  return words.slice(0, 2).map((w) => w[0].toUpperCase()).join("");
 }
 
 /**

@@ -98,9 +98,12 @@ type Stats struct {
 	// Skipped packets came before the first keyframe of an ffmpeg run,
 	// which ffmpeg could not have used.
 	Skipped uint64
-	// Dropped packets came while ffmpeg was starting, restarting or
-	// behind (its socket full).
-	Dropped          uint64
+	// Dropped packets came while ffmpeg was starting or restarting, or
+	// could not be sent at once.
+	Dropped uint64
+	// SocketDrops counts the packets the kernel dropped because ffmpeg's
+	// sockets were full, in the current run: ffmpeg falling behind.
+	SocketDrops      uint64
 	Restarts         uint64 // ffmpeg runs after the first
 	KeyframeRequests uint64 // calls of Options.RequestKeyframe
 }
@@ -311,7 +314,39 @@ func (p *Packager) Stats() Stats {
 		Dropped:          p.dropped.Load(),
 		Restarts:         p.restarts.Load(),
 		KeyframeRequests: p.requests.Load(),
+		SocketDrops:      p.socketDrops(),
 	}
+}
+
+// socketDrops reads the drop counters of the current run's sockets from
+// the kernel's table: a packet sent to a full socket on loopback is
+// dropped by the receiving side, so the sender never hears of it.
+func (p *Packager) socketDrops() uint64 {
+	r := p.run.Load()
+	if r == nil || !r.ready.Load() {
+		return 0
+	}
+	data, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return 0
+	}
+	var drops uint64
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		// sl local rem st queues tr retrnsmt uid timeout inode ref pointer drops
+		if len(fields) < 13 || fields[3] != "07" {
+			continue // ffmpeg's sockets are unconnected (07); ours are connected
+		}
+		_, hexPort, _ := strings.Cut(fields[1], ":")
+		port, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil || (int(port) != r.ports[0] && int(port) != r.ports[1]) {
+			continue
+		}
+		if n, err := strconv.ParseUint(fields[12], 10, 64); err == nil {
+			drops += n
+		}
+	}
+	return drops
 }
 
 // Close stops ffmpeg and removes the packager's files. Writes after Close

@@ -304,8 +304,28 @@ func TestPackagerAsksForKeyframes(t *testing.T) {
 	if err := p.WriteAudio([]byte{0x80}); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("WriteAudio of a non-RTP packet = %v, want Invalid", err)
 	}
-	// Close leaves nothing running: no goroutine, no ffmpeg.
+	// ffmpeg stalls: writes still return at once, and what its socket
+	// cannot hold is counted as dropped.
 	pid := p.run.Load().pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	fu := rtpPacket(2, 3000, append([]byte{0x7c, 0x05}, make([]byte, 1180)...)...)
+	for range 8000 { // 9.6 MB, more than the 4 MiB socket buffer
+		if err := p.WriteVideo(fu); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := p.Stats()
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if st.SocketDrops == 0 {
+		t.Errorf("no drops counted while ffmpeg was stopped: %+v", st)
+	}
+	t.Logf("8000 packets to a stopped ffmpeg: %+v", st)
+
+	// Close leaves nothing running: no goroutine, no ffmpeg.
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

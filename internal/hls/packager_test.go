@@ -377,3 +377,33 @@ func boundAddrs(t *testing.T, port int) []string {
 	}
 	return addrs
 }
+
+// TestPackagerRestartsOnlyForPackets: a dead ffmpeg is started again when
+// packets come, not while the channel is silent.
+func TestPackagerRestartsOnlyForPackets(t *testing.T) {
+	p, err := Start(Options{Dir: filepath.Join(t.TempDir(), "c1"), FFmpeg: needTool(t, "ffmpeg"), VideoCodec: CodecVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	waitFor(t, 10*time.Second, "ffmpeg to listen", func() bool { r := p.run.Load(); return r != nil && r.ready.Load() })
+	if err := syscall.Kill(p.run.Load().pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the run to end", func() bool { return p.run.Load() == nil })
+	// Four times the first backoff, with no packet: no new ffmpeg.
+	quiet := time.Now().Add(4 * minBackoff)
+	for time.Now().Before(quiet) {
+		if p.run.Load() != nil || p.Stats().Restarts != 0 {
+			t.Fatal("ffmpeg was restarted with no packet arriving")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.WriteVideo(rtpPacket(1, 0, 0x10, 0x50)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "ffmpeg restarted by a packet", func() bool {
+		r := p.run.Load()
+		return r != nil && r.ready.Load() && p.Stats().Restarts == 1
+	})
+}

@@ -496,4 +496,3 @@ func (p *Packager) requestKeyframe() {
 		p.opt.RequestKeyframe()
 	}
 }
-

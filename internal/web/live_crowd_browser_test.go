@@ -144,18 +144,18 @@ func speak(t *testing.T, a *attendee, loud *atomic.Bool) {
 	})
 }
 
-// denyDevices makes the browser refuse camera and microphone to origin,
-// as it does for a person who clicked Block: the page then gets the real
-// NotAllowedError from getUserMedia, not one a script made up.
-func denyDevices(t *testing.T, ctx context.Context, origin string) {
+// setDevices sets the browser's camera and microphone permission for
+// origin, as a person does in the site settings: denied, getUserMedia
+// fails with the browser's own NotAllowedError, not one a script made up.
+func setDevices(t *testing.T, ctx context.Context, origin string, setting cdpbrowser.PermissionSetting) {
 	t.Helper()
 	b := chromedp.FromContext(ctx).Browser
 	for _, name := range []string{"camera", "microphone"} {
 		_, err := cdp.Call(ctx, b, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingDenied, Origin: origin,
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: setting, Origin: origin,
 		})
 		if err != nil {
-			t.Fatalf("deny %s: %v", name, err)
+			t.Fatalf("set %s permission to %s: %v", name, setting, err)
 		}
 	}
 }
@@ -165,11 +165,15 @@ func denyDevices(t *testing.T, ctx context.Context, origin string) {
 const tiles = `[...document.querySelectorAll("#grid .tile")].map(li => li.dataset.participant)`
 
 // TestBrowserLiveCrowd is one host in Chromium with thirty students as
-// Pion participants: the host's camera and microphone are blocked, the
-// grid pages past 24 tiles, a tile is pinned, the active speaker is
-// highlighted and moves, the breakout timer counts down and the host
-// visits a breakout room, the network drops and comes back, and a
-// student is removed.
+// Pion participants. The host's camera and microphone are first blocked
+// in the browser's permission settings, then allowed; the host joins
+// muted with the camera off, is refused the camera while it is blocked
+// again, and uses the keyboard shortcuts. Then the grid pages past 24
+// tiles, a tile is pinned, the active speaker is highlighted and moves,
+// the host locks the room, lowers the hands in the queue and mutes a
+// student, the breakout timer counts down and the host visits a breakout
+// room, the network drops and comes back, a student is removed, and the
+// host leaves.
 func TestBrowserLiveCrowd(t *testing.T) {
 	begin := time.Now()
 	e, conns := newLiveEnv(t)
@@ -189,14 +193,14 @@ func TestBrowserLiveCrowd(t *testing.T) {
 	}
 	host := person{name: "host", user: hostUser, ctx: hctx}
 
-	ok := t.Run("blocked camera and microphone", func(t *testing.T) {
+	ok := t.Run("blocked camera and microphone, then allowed", func(t *testing.T) {
 		step(t, host.ctx, "host signs in", wait,
 			chromedp.Navigate(e.srv.URL+"/signin"),
 			typeInto("Email", hostUser.Email),
 			chromedp.SendKeys("password", "password123", byRole("", "Password"), chromedp.NodeVisible),
 			follow("button", "Sign in"),
 		)
-		denyDevices(t, host.ctx, e.srv.URL)
+		setDevices(t, host.ctx, e.srv.URL, cdpbrowser.PermissionSettingDenied)
 		step(t, host.ctx, "host opens the classroom", wait, chromedp.Navigate(live), waitText("Before you join", wait))
 		until(t, host, "the page says, once, that both devices are blocked and what to do", wait,
 			`const a = document.getElementById("live-alert"); return !a.hidden && a.textContent
@@ -204,25 +208,67 @@ func TestBrowserLiveCrowd(t *testing.T) {
 		screenshot(t, host, "live-blocked.png")
 		until(t, host, "no preview and a still meter", wait,
 			`return document.getElementById("preview").srcObject === null && document.getElementById("mic-level").value === 0;`)
-		step(t, host.ctx, "host joins without devices", wait,
-			everyControlNamed(),
+		step(t, host.ctx, "every control of the device check is named", wait, everyControlNamed())
+
+		// As the message says: allow, and reload.
+		setDevices(t, host.ctx, e.srv.URL, cdpbrowser.PermissionSettingGranted)
+		step(t, host.ctx, "host reloads the page", wait, chromedp.Navigate(live), waitText("Before you join", wait))
+		step(t, host.ctx, "host picks low-bandwidth video", wait,
+			chromedp.SetValue("video quality", "180", byRole("combobox", "Video quality"), chromedp.NodeVisible),
+			js(`document.getElementById("quality-select").dispatchEvent(new Event("change")), true`),
+		)
+		until(t, host, "the preview plays and the alert is gone", wait,
+			`const v = document.getElementById("preview"); return v.videoHeight > 0 && v.videoHeight <= 180 && document.getElementById("live-alert").hidden;`)
+		step(t, host.ctx, "host joins muted with the camera off", wait,
+			click("checkbox", "Join muted"),
+			click("checkbox", "Join with camera off"),
 			click("button", "Join"),
 			waitText("You are in the classroom.", wait),
 		)
-		until(t, host, "the controls offer to turn the devices on", wait,
-			`return document.getElementById("btn-mic").textContent === "Unmute" && document.getElementById("btn-camera").textContent === "Start video";`)
-		step(t, host.ctx, "host tries to start the video", wait, click("button", "Start video"))
+		until(t, host, "the room has the host muted with the camera off, and the camera's light is out", wait,
+			`const S = window.liveclass.state; return S.you.media.mic === false && S.you.media.camera === false && S.local.camera === null
+				&& document.getElementById("btn-mic").textContent === "Unmute" && document.getElementById("btn-camera").textContent === "Start video";`)
+		step(t, host.ctx, "host unmutes with M", wait, js(`document.activeElement?.blur(), true`), chromedp.KeyEvent("m"))
+		until(t, host, "the room has the microphone on", wait,
+			`return window.liveclass.state.you.media.mic === true && document.getElementById("btn-mic").textContent === "Mute";`)
+		step(t, host.ctx, "host mutes again with M", wait, chromedp.KeyEvent("m"))
+		until(t, host, "the room has the microphone off", wait,
+			`return window.liveclass.state.you.media.mic === false && document.getElementById("btn-mic").textContent === "Unmute";`)
+
+		// Blocked while in the room: the camera, off, must be asked for again.
+		setDevices(t, host.ctx, e.srv.URL, cdpbrowser.PermissionSettingDenied)
+		step(t, host.ctx, "host tries to start the video with V", wait, chromedp.KeyEvent("v"))
 		until(t, host, "told the camera is blocked, and the video stays off", wait,
-			`return document.getElementById("live-alert").textContent.startsWith("Access to your camera is blocked. Allow it")
-				&& document.getElementById("btn-camera").textContent === "Start video";`)
-		step(t, host.ctx, "host tries to unmute with M", wait, js(`document.activeElement?.blur(), true`), chromedp.KeyEvent("m"))
-		until(t, host, "told the microphone is blocked, and stays muted", wait,
-			`return document.getElementById("live-alert").textContent.startsWith("Access to your microphone is blocked. Allow it")
-				&& document.getElementById("btn-mic").textContent === "Unmute";`)
+			`return document.getElementById("live-alert").textContent === "Access to your camera is blocked. Allow it in your browser's site settings and reload the page; you can still join without it."
+				&& document.getElementById("btn-camera").textContent === "Start video" && window.liveclass.state.you.media.camera === false;`)
+		setDevices(t, host.ctx, e.srv.URL, cdpbrowser.PermissionSettingGranted)
+		step(t, host.ctx, "host starts the video", wait, click("button", "Start video"))
+		until(t, host, "the host's own tile plays the camera and the room knows", wait, fmt.Sprintf(
+			`const v = document.querySelector('.tile[data-participant=%q] video');
+			return v && v.videoWidth > 0 && window.liveclass.state.you.media.camera === true && document.getElementById("btn-camera").textContent === "Stop video";`,
+			string(hostUser.ID)))
+		step(t, host.ctx, "host stops the video with V", wait, js(`document.activeElement?.blur(), true`), chromedp.KeyEvent("v"))
+		until(t, host, "the camera is off again", wait,
+			`return window.liveclass.state.you.media.camera === false && window.liveclass.state.local.camera === null;`)
 	})
 	if !ok {
 		return
 	}
+
+	t.Run("keyboard shortcuts", func(t *testing.T) {
+		blur := js(`document.activeElement?.blur(), true`)
+		step(t, host.ctx, "? opens the list of shortcuts", wait, blur, chromedp.KeyEvent("?"))
+		until(t, host, "the dialog is open", wait, `return document.getElementById("help").open;`)
+		step(t, host.ctx, "host closes it", wait, everyControlNamed(), click("button", "Close"))
+		until(t, host, "the dialog is closed", wait, `return !document.getElementById("help").open;`)
+		for _, k := range []struct{ key, button, panel string }{{"c", "btn-chat", "chat-panel"}, {"p", "btn-people", "people-panel"}} {
+			open := fmt.Sprintf(`!document.getElementById(%q).hidden && document.getElementById(%q).getAttribute("aria-expanded") === "true"`, k.panel, k.button)
+			step(t, host.ctx, k.key+" opens "+k.panel, wait, blur, chromedp.KeyEvent(k.key))
+			until(t, host, k.panel+" is open and its button says so", wait, "return "+open+";")
+			step(t, host.ctx, k.key+" closes it", wait, blur, chromedp.KeyEvent(k.key))
+			until(t, host, k.panel+" is closed", wait, "return !("+open+");")
+		}
+	})
 
 	cr := newCrowd(t, e, c)
 	// The two speakers join first, so that their tiles are on the first
@@ -302,6 +348,57 @@ func TestBrowserLiveCrowd(t *testing.T) {
 		step(t, host.ctx, "host unpins", wait, click("button", "Unpin "+pinned.user.Name))
 		until(t, host, "no tile is pinned and the host's own leads again", wait, fmt.Sprintf(
 			`return document.querySelectorAll("#grid .tile.pinned").length === 0 && %s[0] === %q;`, tiles, string(hostUser.ID)))
+	})
+
+	t.Run("host controls over students", func(t *testing.T) {
+		step(t, host.ctx, "host locks the room", wait, click("button", "Participants"), click("checkbox", "Lock room"))
+		until(t, host, "the room is locked", wait, `return window.liveclass.state.locked === true;`)
+		late := e.user("late@example.com", "Lou Late", store.RoleStudent)
+		if _, err := e.classes.Enroll(ctx, actor(late), c.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		g, err := e.classes.GenerateJoinToken(ctx, actor(late), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		p, err := rtc.Dial(dctx, cr.url, g.Token, rtc.Options{Class: string(c.ID), PublisherAPI: cr.pub, SubscriberAPI: cr.sub})
+		var refused *rtc.Error
+		if !errors.As(err, &refused) || refused.Reason != "locked" {
+			if p != nil {
+				p.Close()
+			}
+			t.Fatalf("a late student joins a locked room: %v, want refused as locked", err)
+		}
+		step(t, host.ctx, "host unlocks the room", wait, click("checkbox", "Lock room"))
+		until(t, host, "the room is open", wait, `return window.liveclass.state.locked === false;`)
+
+		// Hands go up in an order the host sees.
+		first, second := others[5], others[2]
+		for _, x := range []*attendee{first, second} {
+			if _, err := x.p.Request(dctx, "hand", map[string]any{"raised": true}); err != nil {
+				t.Fatalf("%s raises a hand: %v", x.user.Name, err)
+			}
+		}
+		until(t, host, "the queue shows both, in the order raised", wait, fmt.Sprintf(
+			`const q = [...document.querySelectorAll("#hands-list .name")].map(n => n.textContent);
+			return q.length === 2 && q[0] === %q && q[1] === %q && document.getElementById("hands-empty").hidden;`, first.user.Name, second.user.Name))
+		step(t, host.ctx, "host lowers all hands", wait, click("button", "Lower all hands"))
+		until(t, host, "the queue is empty", wait,
+			`return document.getElementById("hands-list").children.length === 0 && !document.getElementById("hands-empty").hidden
+				&& [...window.liveclass.state.people.values()].every(p => !p.hand);`)
+
+		// The student speaking is muted by the host.
+		bMic := string(b.user.ID) + "/mic"
+		until(t, host, b.user.Name+"'s microphone is forwarded", wait, fmt.Sprintf(`return window.liveclass.tracks().includes(%q);`, bMic))
+		step(t, host.ctx, "host mutes "+b.user.Name, wait, click("button", "Mute "+b.user.Name))
+		if _, err := b.log.Wait(dctx, rtc.OfType("muted")); err != nil {
+			t.Fatalf("the student was not told: %v", err)
+		}
+		until(t, host, "the tile says muted and the microphone is no longer forwarded", wait, fmt.Sprintf(
+			`return %s.querySelector(".state").textContent.includes("muted") && !window.liveclass.tracks().includes(%q);`, tile(b.user), bMic))
+		step(t, host.ctx, "host closes the participants", wait, click("button", "Participants"))
 	})
 
 	t.Run("breakout timer and a host's visit", func(t *testing.T) {
@@ -389,6 +486,23 @@ func TestBrowserLiveCrowd(t *testing.T) {
 		until(t, host, "the student is gone from the grid and the list", wait, fmt.Sprintf(`return !window.liveclass.state.people.has(%q)
 			&& !document.getElementById("people-list").textContent.includes(%q);`, string(gone.user.ID), gone.user.Name))
 		step(t, host.ctx, "every control on the crowded page is named", wait, everyControlNamed())
+	})
+	t.Run("the host leaves", func(t *testing.T) {
+		step(t, host.ctx, "host clicks Leave", wait, click("button", "Leave"))
+		until(t, host, "told they left, and offered to join again", wait,
+			`return !document.getElementById("left").hidden && document.getElementById("room").hidden
+				&& document.getElementById("left-reason").textContent === "You left the class." && !document.getElementById("rejoin").hidden;`)
+		step(t, host.ctx, "every control of the page left is named", wait, everyControlNamed())
+		lctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		if _, err := a.log.Wait(lctx, func(m rtc.Message) bool {
+			var left struct {
+				Participant string `json:"participant"`
+			}
+			return m.Type == "participant.left" && m.Decode(&left) == nil && left.Participant == string(hostUser.ID)
+		}); err != nil {
+			t.Fatalf("the students were not told the host left: %v", err)
+		}
 	})
 	t.Logf("one browser and thirty Pion students took %v", time.Since(begin).Round(100*time.Millisecond))
 }

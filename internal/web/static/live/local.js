@@ -39,7 +39,8 @@ export function local(app, open) {
       app.fail("A host has locked microphones: you cannot unmute now.");
       return;
     }
-    if (on && !S.local.mic) {
+    // A microphone unplugged or revoked ends its track: ask anew.
+    if (on && (!S.local.mic || S.local.mic.readyState === "ended")) {
       const t = await open("mic");
       if (!t) return;
       S.local.mic = t;

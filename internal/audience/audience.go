@@ -258,6 +258,7 @@ type Hub struct {
 	dropped  atomic.Uint64 // messages not queued for slow viewers
 	tooSlow  atomic.Uint64 // viewers disconnected for staying behind
 	sentMsgs atomic.Uint64 // messages queued for viewers
+	frames   atomic.Uint64 // frames written to viewers
 }
 
 // NewHub returns a hub and starts its ticker; Close stops it.
@@ -285,6 +286,7 @@ type Stats struct {
 	Queued      uint64 // messages queued for viewers
 	Dropped     uint64 // messages a slow viewer's full queue did not take
 	TooSlow     uint64 // viewers disconnected for staying behind
+	Frames      uint64 // frames written (each holds one or more messages)
 }
 
 // Stats reports the hub's counters.
@@ -301,5 +303,5 @@ func (h *Hub) Stats() Stats {
 		n += len(hl.conns)
 		hl.mu.Unlock()
 	}
-	return Stats{Connections: n, Queued: h.sentMsgs.Load(), Dropped: h.dropped.Load(), TooSlow: h.tooSlow.Load()}
+	return Stats{Connections: n, Queued: h.sentMsgs.Load(), Dropped: h.dropped.Load(), TooSlow: h.tooSlow.Load(), Frames: h.frames.Load()}
 }

@@ -182,6 +182,7 @@ func (c *conn) writeLoop() {
 func (c *conn) write(data []byte) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), c.h.opt.WriteTimeout)
 	defer cancel()
+	c.h.frames.Add(1)
 	return c.ws.Write(ctx, websocket.MessageText, data) == nil
 }
 

@@ -117,11 +117,13 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 		tokens = tokens[:o.viewers]
 	case o.url == "":
 		var stop func()
-		o.url, tokens, stop, err = serveAudienceForLoad(ctx, o)
+		var hub *audience.Hub
+		o.url, tokens, hub, stop, err = serveAudienceForLoad(ctx, o)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		defer func() { printHubStats(e.Stdout, hub.Stats()) }()
 	default:
 		if o.tokenKey == "" || o.class == "" || o.usersFile == "" {
 			return usagef("loadtest audience: --url needs --token-key (or $LIVECLASS_TOKEN_KEY), --class and --users")
@@ -191,6 +193,17 @@ func printAudienceReport(w io.Writer, o audienceLoadOptions, r audience.LoadRepo
 	}
 }
 
+// printHubStats reports the served hub's counters over the whole run
+// (joins and warm-up included).
+func printHubStats(w io.Writer, s audience.Stats) {
+	per := 0.0
+	if s.Frames > 0 {
+		per = float64(s.Queued) / float64(s.Frames)
+	}
+	fmt.Fprintf(w, "  hub: %d messages queued in %d frames (%.1f a frame), %d dropped, %d viewers too slow\n",
+		s.Queued, s.Frames, per, s.Dropped, s.TooSlow)
+}
+
 func lossPct(got, want uint64) float64 {
 	if want == 0 || got >= want {
 		return 0
@@ -225,10 +238,10 @@ func audienceTokens(o audienceLoadOptions) ([]string, error) {
 // serveAudienceForLoad serves an audience hub over a fresh SQLite file on
 // a loopback port, with an IVS class and a user per viewer, and returns
 // its URL and the viewers' tokens.
-func serveAudienceForLoad(ctx context.Context, o audienceLoadOptions) (string, []string, func(), error) {
+func serveAudienceForLoad(ctx context.Context, o audienceLoadOptions) (string, []string, *audience.Hub, func(), error) {
 	dir, err := os.MkdirTemp("", "liveclass-audience-load-")
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
 	var cleanup []func()
 	stop := func() {
@@ -237,9 +250,9 @@ func serveAudienceForLoad(ctx context.Context, o audienceLoadOptions) (string, [
 		}
 	}
 	cleanup = append(cleanup, func() { _ = os.RemoveAll(dir) })
-	fail := func(err error) (string, []string, func(), error) {
+	fail := func(err error) (string, []string, *audience.Hub, func(), error) {
 		stop()
-		return "", nil, nil, fmt.Errorf("loadtest audience: set-up: %w", err)
+		return "", nil, nil, nil, fmt.Errorf("loadtest audience: set-up: %w", err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "load.db"), log)
@@ -292,18 +305,19 @@ func serveAudienceForLoad(ctx context.Context, o audienceLoadOptions) (string, [
 	go func() { _ = srv.Serve(ln) }()
 	// The server stops first: the hub then closes the connections left.
 	cleanup = append(cleanup, func() { _ = srv.Close() })
-	return "ws://" + ln.Addr().String() + "/audience", toks, stop, nil
+	return "ws://" + ln.Addr().String() + "/audience", toks, hub, stop, nil
 }
 
 // serveAudienceOnly serves the load's hub until ctx ends, after writing
 // its URL and the viewers' tokens to o.serveOnly (atomically, so that a
 // script may wait for the file).
 func serveAudienceOnly(ctx context.Context, e Env, o audienceLoadOptions) error {
-	url, tokens, stop, err := serveAudienceForLoad(ctx, o)
+	url, tokens, hub, stop, err := serveAudienceForLoad(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	defer func() { printHubStats(e.Stdout, hub.Stats()) }()
 	body := url + "\n" + strings.Join(tokens, "\n") + "\n"
 	tmp := o.serveOnly + ".tmp"
 	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {

@@ -84,7 +84,8 @@ type Options struct {
 	// RequestKeyframe asks the publisher for a keyframe (a PLI through the
 	// SFU). It is called when ffmpeg (re)starts and until its first
 	// segment is out, and, with H.264 copied, whenever no keyframe has
-	// come for 1.25 × SegmentDuration (at most once per SegmentDuration).
+	// come for 1.25 × SegmentDuration, and, with VP8 or VP9 transcoded,
+	// after packets were dropped (at most once per SegmentDuration).
 	// It must not block. May be nil.
 	RequestKeyframe func()
 }
@@ -452,13 +453,15 @@ func (p *Packager) exitError(err error, stderr *lineLogger) error {
 }
 
 // watchKeyframes asks the publisher for a keyframe while ffmpeg waits for
-// one to start (until its first segment is out), and, with H.264 copied,
+// one to start (until its first segment is out); with H.264 copied,
 // whenever the publisher has sent none for a segment's duration and a
-// quarter (segments can only start at one).
+// quarter (segments can only start at one); with VP8 or VP9 transcoded,
+// after packets were dropped on the way to ffmpeg.
 func (p *Packager) watchKeyframes() {
 	d := p.opt.SegmentDuration
 	tick := time.NewTicker(d / 4)
 	defer tick.Stop()
+	var lost uint64 // packets dropped on the way to ffmpeg, as of the last look
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -483,7 +486,13 @@ func (p *Packager) watchKeyframes() {
 		// found the stream's size yet): ask again.
 		// The quarter of slack spares a publisher whose keyframes come
 		// every segment duration already a request just before each.
-		if !r.open.Load() || !r.listed.Load() || (!p.transcode && now-p.lastKey.Load() >= int64(d+d/4)) {
+		// A transcoded stream whose packets were dropped on the way has
+		// a decoder that shows damage, or nothing, until the next
+		// keyframe, and a browser publisher sends none unasked.
+		dropped := p.dropped.Load() + p.socketDrops()
+		damaged := p.transcode && dropped > lost
+		lost = dropped
+		if !r.open.Load() || !r.listed.Load() || damaged || (!p.transcode && now-p.lastKey.Load() >= int64(d+d/4)) {
 			p.requestKeyframe()
 		}
 	}

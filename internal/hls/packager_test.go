@@ -407,3 +407,58 @@ func TestPackagerRestartsOnlyForPackets(t *testing.T) {
 		return r != nil && r.ready.Load() && p.Stats().Restarts == 1
 	})
 }
+
+func TestPackagerTranscodeAsksAgainAfterLoss(t *testing.T) {
+	// A transcoded stream needs a keyframe after packets were lost on the
+	// way to ffmpeg: its decoder shows nothing sound until the next one,
+	// and a browser publisher sends none unasked.
+	var requests atomic.Int64
+	dir := filepath.Join(t.TempDir(), "c1")
+	d := 250 * time.Millisecond
+	p, err := Start(Options{
+		Dir: dir, FFmpeg: needTool(t, "ffmpeg"), VideoCodec: CodecVP8,
+		SegmentDuration: d, RequestKeyframe: func() { requests.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	waitFor(t, 10*time.Second, "ffmpeg to listen", func() bool { return requests.Load() >= 1 })
+	// A VP8 keyframe opens the stream, and a playlist on disk stands for
+	// ffmpeg's first segment: from now on a sound stream needs no request.
+	key := rtpPacket(1, 0, 0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01)
+	if err := p.WriteVideo(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, PlaylistName), []byte("#EXTM3U\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var settled int64
+	waitFor(t, 10*time.Second, "requests to stop once the stream is open and listed", func() bool {
+		n := requests.Load()
+		if n != settled {
+			settled = n
+			return false
+		}
+		time.Sleep(3 * d) // a quiet spell longer than the request interval
+		return requests.Load() == settled
+	})
+	// Losses: ffmpeg stopped, its socket overflows.
+	pid := p.run.Load().pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	inter := rtpPacket(2, 3000, append([]byte{0x10, 0x01}, make([]byte, 1180)...)...)
+	for range 8000 {
+		if err := p.WriteVideo(inter); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.SocketDrops+st.Dropped == 0 {
+		t.Fatalf("no loss while ffmpeg was stopped: %+v", st)
+	}
+	waitFor(t, 10*time.Second, "a keyframe request after the loss", func() bool { return requests.Load() > settled })
+}

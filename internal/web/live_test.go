@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,11 +147,24 @@ func TestLivePageBroadcastClass(t *testing.T) {
 	mustLack(t, r, `id="join-button"`)
 }
 
+// importRE finds a module's relative imports (import … from "./x.js").
+var importRE = regexp.MustCompile(`(?m)^import\s[^;]*?from\s+"\./([a-z]+\.js)";`)
+
 func TestLiveModulesServed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	b := e.browser()
-	for _, name := range []string{"main.js", "signal.js", "media.js", "dom.js"} {
+	// Every module main.js reaches through its imports, each served as
+	// JavaScript; none on disk left unreached.
+	served := map[string]bool{}
+	queue := []string{"main.js"}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if served[name] {
+			continue
+		}
+		served[name] = true
 		r := b.get("/static/live/" + name)
 		wantStatus(t, r, http.StatusOK)
 		if ct := r.header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
@@ -165,5 +179,20 @@ func TestLiveModulesServed(t *testing.T) {
 				t.Errorf("%s uses %s", name, bad)
 			}
 		}
+		for _, m := range importRE.FindAllStringSubmatch(r.body, -1) {
+			queue = append(queue, m[1])
+		}
+	}
+	files, err := filepath.Glob(filepath.Join("static", "live", "*.js"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the live modules on disk: %v %v", files, err)
+	}
+	for _, f := range files {
+		if !served[filepath.Base(f)] {
+			t.Errorf("%s is imported by no module of the page", f)
+		}
+	}
+	if len(served) != len(files) {
+		t.Errorf("main.js reaches %d modules, %d are on disk", len(served), len(files))
 	}
 }

@@ -71,12 +71,27 @@ func newConn(h *Hub, ws *websocket.Conn) *conn {
 // queue stays full for SlowTimeout is disconnected. b is shared with
 // other connections: nobody may change it.
 func (c *conn) send(b []byte) {
+	if !c.queue(b) {
+		return
+	}
+	c.h.sentMsgs.Add(1)
+}
+
+// queue is send without counting the message: a broadcast counts its
+// recipients once, not with an atomic add per viewer. It reports whether
+// b was queued.
+func (c *conn) queue(b []byte) bool {
 	select {
 	case c.out <- b:
-		c.h.sentMsgs.Add(1)
-		return
+		return true
 	default:
 	}
+	c.full()
+	return false
+}
+
+// full handles a message the queue refused.
+func (c *conn) full() {
 	c.h.dropped.Add(1)
 	now := time.Now().UnixNano()
 	since := c.behind.Load()

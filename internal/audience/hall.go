@@ -104,9 +104,13 @@ func (hl *hall) toLocked(set map[*conn]struct{}, v any) []byte {
 	if !ok {
 		return nil
 	}
+	n := 0
 	for c := range set {
-		c.send(b)
+		if c.queue(b) {
+			n++
+		}
 	}
+	hl.h.sentMsgs.Add(uint64(n))
 	return b
 }
 

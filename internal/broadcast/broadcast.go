@@ -283,7 +283,7 @@ func (s *Service) loop() {
 }
 
 // sendHealth tells the audience how each connected publisher's stream
-// arrives.
+// arrives, and each live stream's HLS URL when it was renewed.
 func (s *Service) sendHealth() {
 	if s.opt.Audience == nil {
 		return
@@ -296,6 +296,7 @@ func (s *Service) sendHealth() {
 	var all []live
 	s.mu.Lock()
 	for id, ch := range s.channels {
+		ch.do(ch.refreshHLS)
 		if p := ch.pub; p != nil && p.ingest != nil {
 			all = append(all, live{id, p.ingest, len(ch.viewers)})
 		}

@@ -315,6 +315,19 @@ func TestHLSFollowsCodec(t *testing.T) {
 		p := e.pkgs.list()
 		return len(p) == 2 && p[1].codec == "video/VP8" && p[1].video.Load() > 10 && p[0].closed.Load()
 	})
+
+	// An hour later the signed URL is renewed, and the audience is told
+	// the new one while the stream stays live.
+	first := e.aud.state(c.ID).HLS
+	if first == "" {
+		t.Fatal("the live stream's state carries no HLS URL")
+	}
+	later := time.Now().Add(time.Hour)
+	e.now.Store(&later)
+	waitFor(t, "the renewed HLS URL", func() bool {
+		st := e.aud.state(c.ID)
+		return st.State == audience.StateLive && st.HLS != "" && st.HLS != first
+	})
 }
 
 // TestEndGrace: a broadcast nobody publishes to is ENDED once past its end

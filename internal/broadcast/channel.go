@@ -49,6 +49,7 @@ type channel struct {
 	pkg                Packager
 	pkgCodec           string
 	stopVideo, stopAud func()
+	hlsSent            string // the HLS URL the audience was last told
 }
 
 // publisherID is the participant every publisher of a channel publishes
@@ -341,10 +342,24 @@ func (ch *channel) setState(state string) {
 	if ch.pkg != nil && ch.s.opt.HLSURL != nil {
 		st.HLS = ch.s.opt.HLSURL(ch.class, ch.s.opt.Now())
 	}
+	ch.hlsSent = st.HLS
 	if state == audience.StateEnded || state == audience.StateOffline {
 		st.Codec = ""
 	}
 	ch.s.opt.Audience.SetStream(ch.class, st)
+}
+
+// refreshHLS tells the audience of a live stream its HLS URL again when
+// the signed URL changed (its expiry moves on every hour), so that a
+// player watching for hours switches to a fresh URL before the one it
+// has expires.
+func (ch *channel) refreshHLS() {
+	if ch.state != audience.StateLive || ch.pkg == nil || ch.s.opt.HLSURL == nil {
+		return
+	}
+	if ch.s.opt.HLSURL(ch.class, ch.s.opt.Now()) != ch.hlsSent {
+		ch.setState(ch.state)
+	}
 }
 
 // packageHLS starts the packager for the current video codec (restarting

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,8 +93,9 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		HealthInterval:   100 * time.Millisecond,
 		SweepInterval:    100 * time.Millisecond,
 		StartHLS:         e.pkgs.start,
-		HLSURL: func(class store.ClassID, _ time.Time) string {
-			return "/hls/" + string(class) + "/index.m3u8?exp=1&sig=x"
+		// Renewed every hour, as the real signer's URLs are.
+		HLSURL: func(class store.ClassID, now time.Time) string {
+			return fmt.Sprintf("/hls/%s/index.m3u8?exp=%d&sig=x", class, now.Truncate(time.Hour).Add(2*time.Hour).Unix())
 		},
 	})
 	if err != nil {

@@ -135,7 +135,7 @@ function main(root) {
         setViewers(m.count ?? 0);
         return;
       case "stream":
-        if (m.hls) S.hlsURL = m.hls;
+        if (m.hls && m.hls !== S.hlsURL) renewHLS(m.hls, m.state);
         setStream(m.state);
         return;
       case "slowmode":
@@ -285,6 +285,21 @@ function main(root) {
       document.head.append(s);
     });
     return hlsLib;
+  }
+
+  /**
+   * Takes a renewed signed URL. The server renews it every hour and the
+   * old one expires an hour later, so a player watching for hours moves
+   * to the new one now, while it still plays, rather than on a 403.
+   * @param {string} url
+   * @param {StreamState} st
+   */
+  function renewHLS(url, st) {
+    const had = S.hlsURL;
+    S.hlsURL = url;
+    if (!had || S.mode !== "hls" || st !== "live" || S.stream !== "live") return;
+    if (hls) hls.loadSource(url);
+    else if (video.src) video.src = url;
   }
 
   /** @param {string} url */

@@ -194,13 +194,10 @@ func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (
 		}
 		ir.Add(fb)
 	case apiSubscriber, apiViewer:
-		// Sender reports let the browser synchronise audio and video and
-		// measure the round trip.
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		ir.Add(sr)
+		// No sender-report interceptor: it takes a lock and updates its
+		// state on every packet of every stream, where the sfu's downTrack
+		// already holds its own lock and counts; the session's tick sends
+		// the reports (slot.appendReport).
 		if ccf != nil {
 			// Outgoing packets pass the interceptors last-added first,
 			// so the congestion controller, which needs the TWCC

@@ -3,7 +3,10 @@ package sfu
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,6 +73,35 @@ func (s *vp8Source) next() []byte {
 	return b
 }
 
+// ctxSwitches returns the process's context switches so far, voluntary
+// and not: the threads' sleeps and wake-ups that goroutines waiting on
+// the network cost.
+func ctxSwitches(b *testing.B) uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n uint64
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			x, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			n += x
+		} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+			x, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			n += x
+		}
+	}
+	return n
+}
+
+// reportProcess adds the process-wide figures: goroutines per subscriber
+// (the server's and its in-process client's) and context switches per
+// publisher packet.
+func reportProcess(b *testing.B, n, goroutines0 int, switches uint64) {
+	b.ReportMetric(float64(runtime.NumGoroutine()-goroutines0)/float64(n), "goroutines/sub")
+	b.ReportMetric(float64(switches)/float64(b.N), "ctxsw/pkt")
+}
+
 // report adds the per-packet-per-subscriber figures.
 func reportFigures(b *testing.B, n int, cpu, user time.Duration, allocs uint64, perSub float64, delivered uint64) {
 	per := float64(b.N * n)
@@ -117,6 +149,7 @@ func benchSFU(b *testing.B, est Estimation, n int) {
 				return up != nil
 			})
 			heap0 := heapInUse()
+			g0 := runtime.NumGoroutine()
 			var subs []*client
 			for i := range n {
 				c := join(b, srv, api, class, ParticipantID(fmt.Sprint("s", i)), 2)
@@ -148,12 +181,14 @@ func benchSFU(b *testing.B, est Estimation, n int) {
 			b.ReportAllocs()
 			cpu0, user0 := threadCPU(b)
 			m0 := mallocs()
+			sw0 := ctxSwitches(b)
 			b.ResetTimer()
 			for b.Loop() {
 				_ = up.fwd.Forward(0, src.next(), time.Now())
 			}
 			cpu, user := threadCPU(b)
 			m := mallocs() - m0
+			reportProcess(b, n, g0, ctxSwitches(b)-sw0)
 			reportFigures(b, n, cpu-cpu0, user-user0, m, perSub, srv.Stats().PacketsForwarded-before)
 		}
 	}
@@ -183,6 +218,7 @@ func BenchmarkPionBaseline(b *testing.B) {
 			server := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 			clientAPI := newClientAPI(b)
 			heap0 := heapInUse()
+			g0 := runtime.NumGoroutine()
 			var (
 				tracks   []*webrtc.TrackLocalStaticRTP
 				pcs      []*webrtc.PeerConnection
@@ -256,6 +292,7 @@ func BenchmarkPionBaseline(b *testing.B) {
 			b.ReportAllocs()
 			cpu0, user0 := threadCPU(b)
 			m0 := mallocs()
+			sw0 := ctxSwitches(b)
 			b.ResetTimer()
 			for b.Loop() {
 				if err := pkt.Unmarshal(src.next()); err != nil {
@@ -269,6 +306,7 @@ func BenchmarkPionBaseline(b *testing.B) {
 			}
 			cpu, user := threadCPU(b)
 			mm := mallocs() - m0
+			reportProcess(b, n, g0, ctxSwitches(b)-sw0)
 			reportFigures(b, n, cpu-cpu0, user-user0, mm, perSub, received.Load()-r0)
 		})
 	}

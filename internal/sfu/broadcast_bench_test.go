@@ -43,6 +43,7 @@ func benchWHEP(b *testing.B, n int) {
 	})
 	_ = pub
 	heap0 := heapInUse()
+	g0 := runtime.NumGoroutine()
 	viewers := make([]*whepView, 0, n)
 	for i := range n {
 		viewers = append(viewers, viewWHEP(b, srv, api, broadcastClass, ParticipantID(fmt.Sprint("v", i))))
@@ -70,12 +71,14 @@ func benchWHEP(b *testing.B, n int) {
 	b.ReportAllocs()
 	cpu0, user0 := threadCPU(b)
 	m0 := mallocs()
+	sw0 := ctxSwitches(b)
 	b.ResetTimer()
 	for b.Loop() {
 		_ = up.fwd.Forward(0, src.next(), time.Now())
 	}
 	cpu, user := threadCPU(b)
 	m := mallocs() - m0
+	reportProcess(b, n, g0, ctxSwitches(b)-sw0)
 	reportFigures(b, n, cpu-cpu0, user-user0, m, perSub, viewerPackets(viewers)-before)
 }
 

@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -35,6 +37,15 @@ type downTrack struct {
 	pts    []uint8 // negotiated payload type per entry of mimes; 0 if none
 	pt     uint8   // payload type of cur; 0 when not negotiated
 	hdr    rtp.Header
+
+	// What the sender reports say, counted here because the lock is
+	// held for every packet anyway: the packets and payload octets sent
+	// on the SSRC, and the newest frame's RTP timestamp with the wall
+	// clock (Unix ns) at which its first packet went out.
+	sent, octets uint32
+	srTS         uint32
+	srAt         int64
+	srSeq        uint16
 }
 
 func newDownTrack(kind webrtc.RTPCodecType, mimes []string, id string) *downTrack {
@@ -161,8 +172,57 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	}
 	h.PayloadType = t.pt
 	h.SSRC = t.ssrc
-	if _, err := t.w.WriteRTP(h, payload); err != nil {
+	n, err := t.w.WriteRTP(h, payload)
+	if err != nil {
 		return 0, err
 	}
+	if n == 0 {
+		// SRTP is not up yet: Pion dropped the packet, so the reports
+		// do not count it.
+		return len(b), nil
+	}
+	// As Pion's report interceptor did: a retransmission (older
+	// sequence number) counts but moves no clock, and the clock is read
+	// at the first packet of a frame only, so that a large frame's
+	// packets do not drag the mapping late.
+	if t.sent == 0 || (h.SequenceNumber-t.srSeq > 0 && h.SequenceNumber-t.srSeq < 0x8000) {
+		t.srSeq = h.SequenceNumber
+		if t.sent == 0 || h.Timestamp != t.srTS {
+			t.srTS, t.srAt = h.Timestamp, time.Now().UnixNano()
+		}
+	}
+	t.sent++
+	t.octets += uint32(len(payload))
 	return len(b), nil
+}
+
+// senderReport returns the RTCP sender report of the track's stream at
+// now, or false before its first packet (RFC 3550 §6.4: a source that
+// has sent nothing sends no SR). The RTP time of now is the newest
+// frame's timestamp moved on by the wall-clock time since it was sent,
+// at the stream's clock rate: the pair a receiver maps this stream's
+// timestamps to the wall clock with, and so lines audio up with video.
+func (t *downTrack) senderReport(now time.Time, clock uint32) (rtcp.SenderReport, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sent == 0 || t.w == nil {
+		return rtcp.SenderReport{}, false
+	}
+	elapsed := time.Duration(now.UnixNano() - t.srAt)
+	return rtcp.SenderReport{
+		SSRC:        t.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     t.srTS + uint32(int64(elapsed)*int64(clock)/int64(time.Second)),
+		PacketCount: t.sent,
+		OctetCount:  t.octets,
+	}, true
+}
+
+// ntpTime returns t as a 64-bit NTP timestamp: seconds since 1900 in the
+// high half, the fraction of a second in the low half.
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return secs<<32 | frac
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -605,7 +606,14 @@ func (p *Peer) tick(now time.Time) {
 	}
 	changed := q != p.quality
 	p.quality = q
+	var srs []rtcp.Packet
+	if p.subReady.Load() {
+		for _, sl := range append(slices.Clip(p.audio), p.video...) {
+			srs = sl.appendReport(srs, now)
+		}
+	}
 	p.mu.Unlock()
+	p.down.sendReports(srs)
 	if changed {
 		p.ss.srv.events.Quality(p.ss.class, p.id, q)
 	}

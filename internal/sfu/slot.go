@@ -32,6 +32,8 @@ type slot struct {
 	sel   *bwe.Selector // nil for a track without simulcast
 	req   VideoRequest
 	layer int // the layer asked of the forwarder
+	// nextSR is when the slot's next sender report is due.
+	nextSR time.Time
 
 	// The forwarding and RTCP goroutines read these without a lock.
 	sub atomic.Pointer[fanout.Subscriber]
@@ -234,11 +236,46 @@ func (sl *slot) readRTCP() {
 	}
 }
 
+// reportInterval is the mean time between two sender reports of a
+// stream: what Pion's report interceptor and browsers use, and plenty for
+// lip sync and the round trip, which move slowly.
+const reportInterval = time.Second
+
+// appendReport appends the slot's sender report to out when one is due
+// at now, and schedules the next at a random 0.75–1.25 intervals (RFC
+// 3550 §6.3.1 randomises, so that the reports of many streams spread
+// over time instead of leaving in bursts). The owner's lock is held.
+func (sl *slot) appendReport(out []rtcp.Packet, now time.Time) []rtcp.Packet {
+	if now.Before(sl.nextSR) {
+		return out
+	}
+	sl.nextSR = now.Add(reportInterval*3/4 + rand.N(reportInterval/2))
+	clock := uint32(90000)
+	if sl.kind == webrtc.RTPCodecTypeAudio {
+		clock = 48000
+	}
+	if sr, ok := sl.track.senderReport(now, clock); ok {
+		out = append(out, &sr)
+	}
+	return out
+}
+
+// maxReportsPerPacket bounds the sender reports written in one compound
+// RTCP packet: 28 bytes each, so that the packet stays well under the MTU.
+const maxReportsPerPacket = 32
+
+// sendReports writes sender reports to the receiver, several to a
+// compound packet. It is called from the session's tick, without locks.
+func (c *downConn) sendReports(srs []rtcp.Packet) {
+	for len(srs) > 0 {
+		n := min(len(srs), maxReportsPerPacket)
+		if err := c.pc.WriteRTCP(srs[:n]); err != nil {
+			return
+		}
+		srs = srs[n:]
+	}
+}
+
 // ntpMiddle returns the middle 32 bits of the NTP time of t, the unit of
 // the LSR and DLSR fields of receiver reports (1/65536 s).
-func ntpMiddle(t time.Time) uint32 {
-	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
-	secs := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return uint32(secs<<16 | frac>>16)
-}
+func ntpMiddle(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }

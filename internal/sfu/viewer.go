@@ -10,6 +10,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -176,11 +177,12 @@ func (vw *Viewer) reconcile(video, audio *upTrack) {
 	}
 }
 
-// tick chooses the video's layer from the viewer's estimate.
+// tick chooses the video's layer from the viewer's estimate and sends
+// the sender reports that are due.
 func (vw *Viewer) tick(now time.Time) {
 	vw.mu.Lock()
-	defer vw.mu.Unlock()
 	if vw.closed {
+		vw.mu.Unlock()
 		return
 	}
 	vw.lossEst = adjustLossEstimate(vw.lossEst, vw.down.lossFraction())
@@ -191,6 +193,17 @@ func (vw *Viewer) tick(now time.Time) {
 	if vw.video != nil && vw.video.up != nil {
 		vw.video.choose(now, budget)
 	}
+	var buf [2]rtcp.Packet
+	srs := buf[:0]
+	if vw.connected.Load() {
+		for _, sl := range [...]*slot{vw.audio, vw.video} {
+			if sl != nil {
+				srs = sl.appendReport(srs, now)
+			}
+		}
+	}
+	vw.mu.Unlock()
+	vw.down.sendReports(srs)
 }
 
 // stateChange asks for a keyframe when the connection comes up (those

@@ -164,14 +164,54 @@ func withoutTWCC(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
 	return c
 }
 
+// sendAPI builds the connections of a sending side (subscribers,
+// viewers): each gets an API of its own, the side's codecs and
+// interceptors with a setting engine whose buffer factory hands the
+// connection's incoming RTCP to its downConn as Pion's SRTCP session reads
+// it (downConn.buffer). So no goroutine per sender waits on RTCP; the
+// connection's one SRTCP reader, which Pion runs anyway, does the work.
+type sendAPI struct {
+	se webrtc.SettingEngine
+	m  *webrtc.MediaEngine
+	ir *interceptor.Registry
+}
+
+// newSendAPI builds the sending side of kind.
+func newSendAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (*sendAPI, error) {
+	m, ir, err := newEngine(kind, ccf)
+	if err != nil {
+		return nil, err
+	}
+	return &sendAPI{se: se, m: m, ir: ir}, nil
+}
+
+// newPeerConnection makes c's connection. NewPeerConnection copies the
+// media engine and builds the interceptors afresh, as it does with a
+// shared API.
+func (a *sendAPI) newPeerConnection(c *downConn) (*webrtc.PeerConnection, error) {
+	se := a.se
+	se.BufferFactory = c.buffer
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(a.ir))
+	return api.NewPeerConnection(webrtc.Configuration{})
+}
+
 // newAPI builds the Pion API of one side. Neither side registers Pion's
 // NACK responder: its 1,024-packet buffer per stream per subscriber is most
 // of a default connection's memory, and the SFU answers NACKs from the
 // shared per-stream packet cache instead.
 func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (*webrtc.API, error) {
+	m, ir, err := newEngine(kind, ccf)
+	if err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// newEngine builds the codecs and interceptors of one side.
+func newEngine(kind apiKind, ccf *cc.InterceptorFactory) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	m, err := newMediaEngine(kind)
 	if err != nil {
-		return nil, fmt.Errorf("sfu: media engine: %w", err)
+		return nil, nil, fmt.Errorf("sfu: media engine: %w", err)
 	}
 	ir := &interceptor.Registry{}
 	switch kind {
@@ -180,17 +220,17 @@ func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (
 		// is repaired once, before the fan-out.
 		rr, err := report.NewReceiverInterceptor()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ir.Add(rr)
 		gen, err := nack.NewGeneratorInterceptor()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ir.Add(gen)
 		fb, err := twcc.NewSenderInterceptor()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ir.Add(fb)
 	case apiSubscriber, apiViewer:
@@ -206,10 +246,10 @@ func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (
 			ir.Add(ccf)
 			hx, err := twcc.NewHeaderExtensionInterceptor()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			ir.Add(hx)
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+	return m, ir, nil
 }

@@ -36,7 +36,7 @@ type Peer struct {
 
 	pub, sub *webrtc.PeerConnection
 	est      cc.BandwidthEstimator // nil without TWCC
-	wg       sync.WaitGroup        // read loops of published tracks and RTCP loops
+	wg       sync.WaitGroup        // read loops of published tracks
 	closing  sync.Once
 
 	mu          sync.Mutex
@@ -74,13 +74,15 @@ func newPeer(ss *Session, id ParticipantID, sig Signaller) (*Peer, error) {
 	if p.pub, err = srv.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return nil, fmt.Errorf("sfu: publisher connection: %w", err)
 	}
-	if p.sub, err = srv.subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	p.down = downConn{srv: srv, name: string(id)}
+	if p.sub, err = srv.subAPI.newPeerConnection(&p.down); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
 	}
-	p.down = downConn{srv: srv, name: string(id), pc: p.sub, wg: &p.wg}
+	p.down.pc = p.sub
 	if est, ok := srv.estimators.LoadAndDelete(p.sub.ID()); ok {
 		p.est = est.(cc.BandwidthEstimator)
+		p.down.est = p.est
 	}
 	// The publisher connection's estimator is never read; forget it.
 	srv.estimators.Delete(p.pub.ID())
@@ -364,9 +366,6 @@ func (p *Peer) Close() {
 		// open); a deadline in the past ends them all.
 		p.mu.Lock()
 		now := time.Now()
-		for _, sl := range append(slices.Clip(p.audio), p.video...) {
-			_ = sl.tr.Sender().SetReadDeadline(now)
-		}
 		for _, r := range p.remotes {
 			_ = r.SetReadDeadline(now)
 		}

@@ -115,17 +115,19 @@ type Server struct {
 	log    *slog.Logger
 	events Events
 
-	pubAPI, subAPI *webrtc.API
+	pubAPI *webrtc.API
+	subAPI *sendAPI
 	// ingAPI and viewAPI serve the broadcast: WHIP publishers and WHEP
 	// viewers.
-	ingAPI, viewAPI *webrtc.API
-	udpMux          ice.UDPMux
-	tcpMux          ice.TCPMux
-	tcpListener     net.Listener
-	turn            *turn.Server
-	turnConns       []net.PacketConn
-	iceServers      []webrtc.ICEServer
-	udpAddrs        []net.Addr
+	ingAPI      *webrtc.API
+	viewAPI     *sendAPI
+	udpMux      ice.UDPMux
+	tcpMux      ice.TCPMux
+	tcpListener net.Listener
+	turn        *turn.Server
+	turnConns   []net.PacketConn
+	iceServers  []webrtc.ICEServer
+	udpAddrs    []net.Addr
 	// batch brackets forwarding passes on the mux's sockets.
 	batch batchGroup
 
@@ -192,6 +194,10 @@ func (s *Server) start() error {
 	// AES-128-GCM first: about a seventh of the CPU of AES-CM with
 	// HMAC-SHA1 per packet, and a little less than AES-256-GCM, which Pion
 	// prefers by default. AES-CM stays for clients that lack GCM.
+	// One logger factory for every connection: the sending sides build
+	// an API per connection (sendAPI), which would otherwise make one
+	// each.
+	se.LoggerFactory = logging.NewDefaultLoggerFactory()
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	std, err := stdnet.NewNet()
 	if err != nil {
@@ -251,13 +257,13 @@ func (s *Server) start() error {
 		}
 		ccf.OnNewPeerConnection(func(id string, est cc.BandwidthEstimator) { s.estimators.Store(id, est) })
 	}
-	if s.subAPI, err = newAPI(se, apiSubscriber, ccf); err != nil {
+	if s.subAPI, err = newSendAPI(se, apiSubscriber, ccf); err != nil {
 		return err
 	}
 	if s.ingAPI, err = newAPI(se, apiIngest, nil); err != nil {
 		return err
 	}
-	if s.viewAPI, err = newAPI(se, apiViewer, nil); err != nil {
+	if s.viewAPI, err = newSendAPI(se, apiViewer, nil); err != nil {
 		return err
 	}
 	return nil

@@ -113,6 +113,14 @@ func testPublishSubscribe(t *testing.T, est Estimation) {
 	if got := bob.peer.est != nil; got != (est == EstimateTWCC) {
 		t.Fatalf("estimation %d: subscriber has a congestion controller: %v", est, got)
 	}
+	if est == EstimateTWCC {
+		// The transport-wide feedback reaches the congestion controller
+		// although nothing reads the senders' RTCP: it has estimated.
+		waitFor(t, "a congestion-control estimate from bob's feedback", func() bool {
+			b, _ := bob.peer.est.GetStats()["lossTargetBitrate"].(int)
+			return b > 0
+		})
+	}
 	// Forwarded packets left through the batching sockets under the mux.
 	var datagrams uint64
 	for _, c := range srv.batch {

@@ -35,7 +35,8 @@ type slot struct {
 	// nextSR is when the slot's next sender report is due.
 	nextSR time.Time
 
-	// The forwarding and RTCP goroutines read these without a lock.
+	// The forwarding goroutines and the RTCP handling read these
+	// without a lock.
 	sub atomic.Pointer[fanout.Subscriber]
 	upA atomic.Pointer[upTrack]
 
@@ -43,8 +44,8 @@ type slot struct {
 	cont continuity
 }
 
-// newSlot adds a send-only transceiver to c's connection and starts
-// reading its RTCP. mimes lists the codecs the slot may send (nil: the
+// newSlot adds a send-only transceiver to c's connection and registers it
+// for its RTCP. mimes lists the codecs the slot may send (nil: the
 // interactive ones, Opus or VP8).
 func newSlot(c *downConn, kind webrtc.RTPCodecType, name string, mimes []string) (*slot, error) {
 	if mimes == nil {
@@ -62,7 +63,7 @@ func newSlot(c *downConn, kind webrtc.RTPCodecType, name string, mimes []string)
 	if enc := tr.Sender().GetParameters().Encodings; len(enc) > 0 {
 		sl.ssrc = uint32(enc[0].SSRC)
 	}
-	c.wg.Go(sl.readRTCP)
+	c.addSlot(sl)
 	return sl, nil
 }
 
@@ -185,55 +186,6 @@ func (sl *slot) choose(now time.Time, share int) int {
 		return layers[len(layers)-1].Bitrate
 	}
 	return layers[sl.layer].Bitrate
-}
-
-// readRTCP handles the participant's feedback on this slot until the
-// connection closes: NACKs answered from the packet cache, keyframe
-// requests passed on through the throttle, REMB and receiver reports for
-// the estimate and the quality.
-func (sl *slot) readRTCP() {
-	p := sl.c
-	for {
-		pkts, _, err := sl.tr.Sender().ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			switch pk := pkt.(type) {
-			case *rtcp.TransportLayerNack:
-				sub := sl.sub.Load()
-				for _, pair := range pk.Nacks {
-					for _, seq := range pair.PacketList() {
-						p.nacked.Add(1)
-						if sub != nil && sub.Retransmit(seq) {
-							p.rtx.Add(1)
-						}
-					}
-				}
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if up, sub := sl.upA.Load(), sl.sub.Load(); up != nil && sub != nil {
-					cur, _ := sub.Layers()
-					up.requestKeyframe(cur)
-				}
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				p.remb.Store(int64(pk.Bitrate))
-				p.rembAt.Store(time.Now().UnixNano())
-			case *rtcp.ReceiverReport:
-				for _, r := range pk.Reports {
-					if r.SSRC != sl.ssrc {
-						continue
-					}
-					p.loss.Store(uint32(r.FractionLost))
-					if r.LastSenderReport != 0 {
-						now := ntpMiddle(time.Now())
-						if d := now - r.LastSenderReport - r.Delay; d < 1<<20 { // < 16 s: sane
-							p.rtt.Store(int64(time.Duration(d) * time.Second / 65536))
-						}
-					}
-				}
-			}
-		}
-	}
 }
 
 // reportInterval is the mean time between two sender reports of a

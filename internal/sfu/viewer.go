@@ -23,15 +23,15 @@ import (
 // it leaves and comes back, its new tracks continue on the same SSRCs and
 // sequence numbers.
 //
-// A Viewer costs one PeerConnection and two goroutines (the RTCP loops of
-// its two senders) beyond Pion's own; its packets are written by the
-// publisher's read loops.
+// A Viewer costs one PeerConnection and no goroutine beyond Pion's own:
+// its packets are written by the publisher's read loops, its RTCP is
+// handled by the connection's SRTCP reader (downConn.buffer), and its
+// sender reports are sent from the session's tick.
 type Viewer struct {
 	ss   *Session
 	id   ParticipantID
 	pc   *webrtc.PeerConnection
 	log  *slog.Logger
-	wg   sync.WaitGroup
 	down downConn
 	done chan struct{}
 
@@ -88,15 +88,16 @@ func (s *Server) View(class store.ClassID, v ParticipantID, offerSDP string) (*V
 		return nil, "", err
 	}
 	defer done()
-	pc, err := s.viewAPI.NewPeerConnection(webrtc.Configuration{})
+	vw := &Viewer{
+		ss: ss, id: v, done: make(chan struct{}), lossEst: s.cfg.InitialEstimate,
+		log: s.log.With("class", string(class), "viewer", string(v)),
+	}
+	vw.down = downConn{srv: s, name: string(v)}
+	pc, err := s.viewAPI.newPeerConnection(&vw.down)
 	if err != nil {
 		return nil, "", fmt.Errorf("sfu: viewer connection: %w", err)
 	}
-	vw := &Viewer{
-		ss: ss, id: v, pc: pc, done: make(chan struct{}), lossEst: s.cfg.InitialEstimate,
-		log: s.log.With("class", string(class), "viewer", string(v)),
-	}
-	vw.down = downConn{srv: s, name: string(v), pc: pc, wg: &vw.wg}
+	vw.pc, vw.down.pc = pc, pc
 	pc.OnConnectionStateChange(vw.stateChange)
 	// The transceivers exist before the offer is applied, so that its
 	// m-lines take them instead of new receive-only ones.
@@ -300,13 +301,6 @@ func (vw *Viewer) Close() {
 		if err := vw.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			vw.log.Debug("closing viewer connection", "err", err)
 		}
-		now := time.Now()
-		for _, tr := range vw.pc.GetTransceivers() {
-			if tr.Sender() != nil {
-				_ = tr.Sender().SetReadDeadline(now)
-			}
-		}
-		vw.wg.Wait()
 		vw.connected.Store(false)
 		close(vw.done)
 		ss.dropIfIdle()

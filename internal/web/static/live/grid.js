@@ -11,7 +11,11 @@ import { byId, h } from "./dom.js";
  * @typedef {import("./state.js").Participant} Participant
  */
 
-/** Most tiles on one page; with a screen share that is at most 25 videos. */
+/**
+ * Most tiles on one page: with a screen share, the server's 25 videos. A
+ * tile pinned from another page makes one more; subscribe then leaves the
+ * last tile shown without video.
+ */
 export const PAGE = 24;
 
 /**
@@ -186,7 +190,11 @@ export function grid(app) {
       const r = byId("screen-view").getBoundingClientRect();
       video.push({ track: `${screen.id}/screen`, width: Math.round(r.width * dpr), height: Math.round(r.height * dpr) });
     }
-    for (const [id, el] of tiles) {
+    // In the order shown: when a page, a tile pinned from another page
+    // and a screen share make more than the server's 25, the last tile
+    // goes without video, never the pinned one.
+    for (const el of byId("grid").children) {
+      const id = /** @type {HTMLElement} */ (el).dataset.participant ?? "";
       const p = S.people.get(id);
       if (!p || id === S.you?.id || !p.media.camera || video.length >= 25) continue;
       const r = el.getBoundingClientRect();

@@ -442,6 +442,11 @@ func TestBrowserLiveClassroom(t *testing.T) {
 			notReceiving(t, pair[0], id(pair[1])+"/camera")
 			notReceiving(t, pair[0], id(pair[1])+"/mic")
 		}
+		step(t, host.ctx, "host sets a five-minute timer", wait, setField("spinbutton", "Timer in minutes", "5"), click("button", "Start timer"))
+		for _, p := range []person{s1, s2} {
+			until(t, p, "the student sees the rooms' timer", wait,
+				`return /^Breakout rooms close in (5:00|4:[0-5]\d)$/.test(document.getElementById("breakout-timer").textContent);`)
+		}
 		step(t, s1.ctx, "student one writes in room 1", wait,
 			chromedp.SetValue("send to", "everyone", byRole("combobox", "Send to"), chromedp.NodeVisible),
 			typeInto("Message", "Hello from room one"), click("button", "Send"))

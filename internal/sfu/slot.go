@@ -79,7 +79,9 @@ type continuity struct {
 
 // note records a packet written. Writes for one stream come from one
 // layer's forwarding goroutine at a time, and retransmissions, which are
-// older and ignored here.
+// older and ignored here. The clock is read at the first packet of each
+// frame only, the instant its timestamp stands for: once per frame
+// rather than once per packet per subscriber.
 func (c *continuity) note(b []byte) {
 	if len(b) < 12 {
 		return
@@ -87,8 +89,10 @@ func (c *continuity) note(b []byte) {
 	seq := uint32(binary.BigEndian.Uint16(b[2:]))
 	if last := c.lastSeq.Load(); last&0x10000 == 0 || uint16(seq-last) < 0x8000 {
 		c.lastSeq.Store(seq | 0x10000)
-		c.lastTS.Store(binary.BigEndian.Uint32(b[4:]))
-		c.lastAt.Store(time.Now().UnixNano())
+		if ts := binary.BigEndian.Uint32(b[4:]); last&0x10000 == 0 || ts != c.lastTS.Load() {
+			c.lastTS.Store(ts)
+			c.lastAt.Store(time.Now().UnixNano())
+		}
 	}
 }
 

@@ -90,7 +90,7 @@ func loadAudienceCmd(ctx context.Context, e Env, args []string) error {
 		o.serverPIDs = append(o.serverPIDs, pid)
 	}
 	switch {
-	case o.viewers < 1 || o.senders < 1 || o.senders > o.viewers:
+	case o.viewers < 1 || o.senders < 1 || o.senders > o.viewers && o.serveOnly == "":
 		return usagef("loadtest audience: --viewers ≥ 1 and 1 ≤ --senders ≤ --viewers")
 	case o.rate <= 0 || o.joinRate <= 0 || o.duration <= 0 || o.warmup < 0:
 		return usagef("loadtest audience: --rate, --join-rate and --duration must be > 0, --warmup ≥ 0")

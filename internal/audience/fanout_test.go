@@ -259,7 +259,7 @@ func TestLoad(t *testing.T) {
 	}
 	rep, err := Load(context.Background(), LoadOptions{
 		URL: e.url + "/audience", Tokens: toks, Senders: 10, Rate: 20,
-		Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: time.Second,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: 15 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ type LoadOptions struct {
 	// JoinRate is hellos per second while the clients connect (500).
 	JoinRate float64
 	// Warmup runs the load before measuring (2 s); Duration measures (20 s);
-	// Drain waits for the last messages after it (2 s).
+	// Drain waits at most this long for the last messages after it (2 s).
 	Warmup, Duration, Drain time.Duration
 	// Window, if set, is called when the measured window opens (true) and
 	// closes (false), so that the caller can read CPU clocks around it.
@@ -72,7 +72,7 @@ type loadClient struct {
 	ws     *websocket.Conn
 	hist   []uint32
 	max    time.Duration
-	got    uint64
+	got    atomic.Uint64 // stamped messages of the window received
 	closed bool
 }
 
@@ -196,12 +196,27 @@ func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
 	if opened {
 		o.Window(false)
 	}
-	// Let the last messages arrive, then stop the readers.
-	drain := time.NewTimer(o.Drain)
-	select {
-	case <-drain.C:
-	case <-ctx.Done():
+	// Let the last messages arrive (until all have, or Drain passed),
+	// then stop the readers.
+	due := func() uint64 {
+		if r := refused.Load(); sent > r {
+			return (sent - r) * uint64(len(clients))
+		}
+		return 0
 	}
+	drainEnd := time.Now().Add(o.Drain)
+	poll := time.NewTicker(20 * time.Millisecond)
+	for time.Now().Before(drainEnd) && ctx.Err() == nil {
+		var got uint64
+		for _, c := range clients {
+			got += c.got.Load()
+		}
+		if got >= due() {
+			break
+		}
+		<-poll.C
+	}
+	poll.Stop()
 	for _, c := range clients {
 		_ = c.ws.CloseNow()
 	}
@@ -214,7 +229,7 @@ func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
 		for i, n := range c.hist {
 			hist[i] += uint64(n)
 		}
-		rep.Received += c.got
+		rep.Received += c.got.Load()
 		rep.Max = max(rep.Max, c.max)
 		if c.closed {
 			rep.Closed++
@@ -314,7 +329,7 @@ func (c *loadClient) read(from, to *atomic.Int64, refused *atomic.Uint64) {
 				continue
 			}
 			d := time.Duration(now - sent)
-			c.got++
+			c.got.Add(1)
 			c.max = max(c.max, d)
 			c.hist[min(int(d/histStep), histBuckets-1)]++
 		}

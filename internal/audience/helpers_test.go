@@ -22,8 +22,10 @@ import (
 	"github.com/liveclass/liveclass/internal/store/sqlite"
 )
 
-// waitTime bounds every wait of these tests.
-const waitTime = 20 * time.Second
+// waitTime bounds every wait of these tests: generous, because a machine
+// running other suites at once can starve 500 clients under -race for
+// tens of seconds; a passing run never waits for it.
+const waitTime = 60 * time.Second
 
 // env is an audience hub over real parts: a SQLite file, a join-token
 // signer, and the hub behind an HTTP server on a random port.
@@ -70,6 +72,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			e.counts = append(e.counts, n)
 			e.countMu.Unlock()
 		},
+		// Keepalive is not what these tests test: a starved client
+		// missing a pong must not leave a class.
+		PingInterval:     time.Minute,
 		ReactionInterval: 100 * time.Millisecond,
 		ResultsInterval:  100 * time.Millisecond,
 		CountInterval:    100 * time.Millisecond,

@@ -75,14 +75,15 @@ func (h *Hub) serve(ctx context.Context, c *conn) {
 		return
 	}
 	c.hall = hl
-	if err := h.startStay(c); err != nil {
-		hl.remove(c)
-		h.log.Error("audience: cannot record attendance", "class", hl.id, "user", c.user, "err", err)
-		c.finish(mustEncode(errorFor(id, err)), CloseInternal, "the server failed")
-	}
 	done := make(chan struct{}, 2)
 	go func() { c.writeLoop(); done <- struct{}{} }()
 	go func() { c.pingLoop(); done <- struct{}{} }()
+	// The welcome is on its way while the stay is stored. A store that
+	// fails here costs this interval's attendance, not the viewer's
+	// place: attendance is bookkeeping, as in the interactive room.
+	if err := h.startStay(c); err != nil {
+		h.log.Error("audience: cannot record attendance", "class", hl.id, "user", c.user, "err", err)
+	}
 	h.readLoop(ctx, c)
 	c.over.Do(func() { close(c.done) })
 	<-done

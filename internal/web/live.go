@@ -41,6 +41,12 @@ func (u *UI) live(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	if c.Service == store.ServiceIVS {
+		// A broadcast has no classroom: its audience watches, and its
+		// hosts find the presenter page from the class page.
+		http.Redirect(w, r, "/classes/"+string(c.ID)+"/watch", http.StatusSeeOther)
+		return
+	}
 	g, err := u.cfg.Classes.GenerateJoinToken(r.Context(), a, id)
 	if err != nil {
 		p, lerr := u.loadClassPage(r, id)

@@ -140,11 +140,13 @@ func TestLivePageBroadcastClass(t *testing.T) {
 	c := e.class(mentor, "Big lecture", e.clock.Now().Add(10*time.Minute), func(in *classes.ClassInput) {
 		in.Service = store.ServiceIVS
 	})
+	// A broadcast class has no interactive room: /live leads to the
+	// viewer page.
 	r := e.signedIn(mentor).get("/classes/" + string(c.ID) + "/live")
-	wantStatus(t, r, http.StatusOK)
-	mustContain(t, r, "Broadcast (IVS)", "broadcast viewer")
-	// A broadcast class has no interactive room to join.
-	mustLack(t, r, `id="join-button"`)
+	wantStatus(t, r, http.StatusSeeOther)
+	if loc := r.location; loc != "/classes/"+string(c.ID)+"/watch" {
+		t.Errorf("Location = %q, want the watch page", loc)
+	}
 }
 
 // importRE finds a module's relative imports (import … from "./x.js").

@@ -265,6 +265,48 @@ func TestTap(t *testing.T) {
 	checkContinuous(t, "tap", rec.seqs)
 }
 
+// TestTapFollowsTopLayer: a publisher that pauses its top layer (a
+// browser short of uplink or CPU) leaves a tap on the highest layer still
+// sent, and the tap goes back up when the top layer returns; the stream
+// the tap's consumer sees stays continuous.
+func TestTapFollowsTopLayer(t *testing.T) {
+	srv, _ := newServer(t, fastConfig())
+	api := newClientAPI(t)
+	pub := publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
+	waitFor(t, "camera published", func() bool {
+		ss, _ := srv.Session(broadcastClass)
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.tracks["host/camera"] != nil
+	})
+	rec := &tapRecorder{}
+	stop, err := srv.Tap(broadcastClass, "host/camera", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	lastLayer := func() byte {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.layers) == 0 {
+			return 255
+		}
+		return rec.layers[len(rec.layers)-1]
+	}
+	waitFor(t, "the top layer tapped", func() bool { return lastLayer() == 2 })
+	pub.paused[2].Store(true)
+	waitFor(t, "the tap on the middle layer", func() bool { return lastLayer() == 1 })
+	pub.paused[2].Store(false)
+	waitFor(t, "the tap back on the top layer", func() bool { return lastLayer() == 2 })
+	stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.ssrcs) != 1 {
+		t.Fatalf("tap SSRCs %v, want one", rec.ssrcs)
+	}
+	checkContinuous(t, "tap", rec.seqs)
+}
+
 // tapRecorder is a tap's writer: it copies what it needs and never
 // blocks for long.
 type tapRecorder struct {

@@ -116,8 +116,9 @@ type client struct {
 	mic       *webrtc.TrackLocalStaticRTP
 	plis      [3]atomic.Int64
 	wantKey   [3]atomic.Bool
-	loud      atomic.Bool  // the microphone sends speech levels
-	maxFrames atomic.Int64 // stop each video layer after this many frames; 0 for never
+	loud      atomic.Bool    // the microphone sends speech levels
+	maxFrames atomic.Int64   // stop each video layer after this many frames; 0 for never
+	paused    [3]atomic.Bool // the video layer sends nothing for now, as a browser short of uplink does
 	sentMic   atomic.Int64
 }
 
@@ -417,6 +418,9 @@ func (c *client) sendVideo(s *webrtc.RTPSender, mid string, layer int) {
 		}
 		if m := c.maxFrames.Load(); m > 0 && int64(frame) >= m {
 			return
+		}
+		if c.paused[layer].Load() {
+			continue
 		}
 		key := c.wantKey[layer].Swap(false)
 		pid = (pid + 1) & 0x7fff

@@ -148,7 +148,11 @@ func (ss *Session) close() {
 		tp.detachLocked()
 	}
 	clear(ss.taps)
+	// With taps alone the clock ran for them; with anyone else, their
+	// leaving stops it.
+	stop := ss.idleTickerLocked()
 	ss.mu.Unlock()
+	ss.stopTicker(stop)
 	for _, p := range peers {
 		p.Close()
 	}
@@ -170,10 +174,10 @@ func (ss *Session) startTickerLocked() {
 }
 
 // idleTickerLocked takes the clock's stop channel when nobody is left for
-// it to serve: no participant, no viewer. The caller passes it to
+// it to serve: no participant, no viewer, no tap. The caller passes it to
 // stopTicker once ss.mu is released.
 func (ss *Session) idleTickerLocked() chan struct{} {
-	if len(ss.peers) > 0 || len(ss.viewers) > 0 {
+	if len(ss.peers) > 0 || len(ss.viewers) > 0 || len(ss.taps) > 0 {
 		return nil
 	}
 	stop := ss.stop
@@ -427,6 +431,9 @@ func (ss *Session) tick(now time.Time) {
 		if best := loudest[g]; best == nil || lv > best.level(now) {
 			loudest[g] = t
 		}
+	}
+	for tp := range ss.taps {
+		tp.followLocked(now)
 	}
 	for g, t := range loudest {
 		if ss.speakers[g] != t.info.Participant {

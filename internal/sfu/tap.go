@@ -3,6 +3,7 @@ package sfu
 import (
 	"io"
 	"math/rand/v2"
+	"time"
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/media/fanout"
@@ -23,8 +24,9 @@ type tap struct {
 	cont continuity
 
 	// Guarded by ss.mu.
-	up  *upTrack
-	sub *fanout.Subscriber
+	up    *upTrack
+	sub   *fanout.Subscriber
+	layer int // the layer asked of the forwarder
 }
 
 // Write passes one rewritten packet on; the forwarder calls it.
@@ -45,16 +47,35 @@ func (tp *tap) reconcileLocked() {
 		return
 	}
 	seq, ts := tp.cont.next(t.clockRate())
+	layer := t.topLayer(time.Now())
 	sub, err := t.fwd.Add(fanout.SubscriberOptions{
 		Name: "tap←" + string(t.info.ID), Writer: tp, SSRC: tp.ssrc,
 		FirstSeq: seq, FirstTimestamp: ts, FirstPictureID: uint16(rand.Uint32()) & 0x7fff,
-		Layer: t.layers() - 1,
+		Layer: layer,
 	})
 	if err != nil {
 		t.log.Warn("cannot tap a track", "err", err)
 		return
 	}
-	tp.up, tp.sub = t, sub
+	tp.up, tp.sub, tp.layer = t, sub, layer
+}
+
+// followLocked moves the tap to the highest layer the publisher still
+// sends: down when the top layer pauses, back up when it returns. The
+// forwarder switches at the new layer's next keyframe, which it asks for.
+func (tp *tap) followLocked(now time.Time) {
+	if tp.up == nil || tp.sub == nil || tp.up.layers() < 2 {
+		return
+	}
+	want := tp.up.topLayer(now)
+	if want == tp.layer {
+		return
+	}
+	if err := tp.sub.SetLayer(want); err != nil {
+		tp.up.log.Warn("cannot move a tap to another layer", "layer", want, "err", err)
+		return
+	}
+	tp.layer = want
 }
 
 // detachLocked stops forwarding to the tap.
@@ -66,7 +87,8 @@ func (tp *tap) detachLocked() {
 }
 
 // Tap makes w a consumer of track t of a class: each Write is one RTP
-// packet of the track's highest layer, rewritten onto one continuous SSRC,
+// packet of the track's highest layer the publisher sends (it follows
+// the publisher pausing and resuming its top layer), rewritten onto one continuous SSRC,
 // sequence and timestamp stream, header extensions removed, with the
 // publisher's payload type. A keyframe is asked for when the tap starts.
 // The tap survives the publisher leaving: when a track of the same ID is
@@ -91,13 +113,17 @@ func (s *Server) Tap(class store.ClassID, t TrackID, w io.Writer) (stop func(), 
 	tp := &tap{ss: ss, id: t, w: w, ssrc: rand.Uint32()}
 	ss.taps[tp] = struct{}{}
 	tp.reconcileLocked()
+	// The session's clock moves the tap between layers.
+	ss.startTickerLocked()
 	ss.mu.Unlock()
 	return func() {
 		ss.mu.Lock()
 		_, live := ss.taps[tp]
 		delete(ss.taps, tp)
 		tp.detachLocked()
+		stop := ss.idleTickerLocked()
 		ss.mu.Unlock()
+		ss.stopTicker(stop)
 		if live {
 			ss.dropIfIdle()
 		}
@@ -105,7 +131,7 @@ func (s *Server) Tap(class store.ClassID, t TrackID, w io.Writer) (stop func(), 
 }
 
 // RequestKeyframe asks the publisher of track t for a keyframe of its
-// highest layer, the one taps receive, throttled like subscribers'
+// highest layer arriving, the one taps receive, throttled like subscribers'
 // requests. A packager asks when its transcoder (re)starts: a browser
 // publisher sends keyframes only when asked, and the one asked when the
 // tap started may have gone by before the transcoder was listening.
@@ -118,6 +144,6 @@ func (s *Server) RequestKeyframe(class store.ClassID, t TrackID) {
 	up := ss.tracks[t]
 	ss.mu.Unlock()
 	if up != nil {
-		up.requestKeyframe(up.layers() - 1)
+		up.requestKeyframe(up.topLayer(time.Now()))
 	}
 }

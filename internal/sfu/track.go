@@ -60,6 +60,11 @@ type upTrack struct {
 	// readers counts the layers still being read; the track ends when the
 	// last one does.
 	readers atomic.Int32
+	// arrived is when each layer's newest packet came (Unix ns): a
+	// publisher may stop sending a layer (a browser drops its top layer
+	// when its uplink or CPU is short), and a tap follows the highest
+	// layer still arriving.
+	arrived [maxLayers]atomic.Int64
 
 	// loudness is the smoothed audio level of a microphone (0 silence,
 	// 127 × 256 loudest) and levelAt the arrival of its newest sample
@@ -204,6 +209,22 @@ func (t *upTrack) sendPLI(layer int) {
 	}
 }
 
+// layerGone is how long a layer may send nothing before it counts as
+// paused: several frame intervals even at the 15 fps of the lowest layer.
+const layerGone = time.Second
+
+// topLayer returns the highest layer that sent a packet within
+// layerGone, or the highest layer when none did (nothing arrived yet:
+// the top layer is what a tap starts on).
+func (t *upTrack) topLayer(now time.Time) int {
+	for i := t.layers() - 1; i >= 0; i-- {
+		if at := t.arrived[i].Load(); at != 0 && now.UnixNano()-at < int64(layerGone) {
+			return i
+		}
+	}
+	return t.layers() - 1
+}
+
 // requestKeyframe asks for a keyframe of a layer on a subscriber's behalf,
 // at most once per throttle interval however many ask.
 func (t *upTrack) requestKeyframe(layer int) {
@@ -231,6 +252,7 @@ func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
 			return
 		}
 		now := time.Now()
+		t.arrived[layer].Store(now.UnixNano())
 		pkt := buf[:n]
 		if t.ing != nil {
 			t.ing.observe(t, layer, pkt, now)

@@ -220,13 +220,7 @@ func answerOffer(pc *webrtc.PeerConnection, offer string, dir webrtc.RTPTranscei
 // onTrack starts forwarding a published track (one call per simulcast
 // layer), under the source its m-line was given (ingestSources).
 func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	mid := ""
-	for _, tr := range ing.pc.GetTransceivers() {
-		if tr.Receiver() == receiver {
-			mid = tr.Mid()
-			break
-		}
-	}
+	mid := receiverMid(ing.pc, receiver)
 	ing.mu.Lock()
 	src, ok := ing.sources[mid]
 	ing.mu.Unlock()
@@ -240,14 +234,7 @@ func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		ing.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())
 		return
 	}
-	var levelExt uint8
-	if remote.Kind() == webrtc.RTPCodecTypeAudio {
-		for _, e := range receiver.GetParameters().HeaderExtensions {
-			if e.URI == uriAudioLevel {
-				levelExt = uint8(e.ID)
-			}
-		}
-	}
+	levelExt := audioLevelExt(remote, receiver)
 	ing.mu.Lock()
 	if ing.ended {
 		ing.mu.Unlock()

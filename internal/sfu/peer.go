@@ -172,13 +172,7 @@ func (p *Peer) stateChange(pc PC, s webrtc.PeerConnectionState) {
 // onTrack starts forwarding a published track (one call per simulcast
 // layer).
 func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	mid := ""
-	for _, tr := range p.pub.GetTransceivers() {
-		if tr.Receiver() == receiver {
-			mid = tr.Mid()
-			break
-		}
-	}
+	mid := receiverMid(p.pub, receiver)
 	p.mu.Lock()
 	spec, ok := p.declared[mid]
 	p.mu.Unlock()
@@ -194,14 +188,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		p.log.Warn("unknown simulcast layer ignored", "rid", remote.RID(), "mid", mid)
 		return
 	}
-	var levelExt uint8
-	if remote.Kind() == webrtc.RTPCodecTypeAudio {
-		for _, e := range receiver.GetParameters().HeaderExtensions {
-			if e.URI == uriAudioLevel {
-				levelExt = uint8(e.ID)
-			}
-		}
-	}
+	levelExt := audioLevelExt(remote, receiver)
 	p.mu.Lock()
 	p.remotes = append(p.remotes, remote)
 	p.mu.Unlock()

@@ -38,6 +38,33 @@ func ridLayer(rid string) (int, bool) {
 	return 0, false
 }
 
+// receiverMid returns the m-line of pc that receiver receives on ("" when
+// none has it). A Peer's and an Ingest's OnTrack both need it: the mid is
+// what the client described the track by.
+func receiverMid(pc *webrtc.PeerConnection, receiver *webrtc.RTPReceiver) string {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == receiver {
+			return tr.Mid()
+		}
+	}
+	return ""
+}
+
+// audioLevelExt returns the ID of the audio-level header extension
+// negotiated for an arriving audio track, 0 for video or when none was
+// negotiated (the track's level is then not read).
+func audioLevelExt(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) uint8 {
+	var id uint8
+	if remote.Kind() == webrtc.RTPCodecTypeAudio {
+		for _, e := range receiver.GetParameters().HeaderExtensions {
+			if e.URI == uriAudioLevel {
+				id = uint8(e.ID)
+			}
+		}
+	}
+	return id
+}
+
 // upTrack is one published track: its forwarder (shared cache, rewriter per
 // subscriber) and what the session needs to know about it.
 type upTrack struct {

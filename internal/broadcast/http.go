@@ -105,6 +105,40 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 	writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "allowed: "+allow)
 }
 
+// start begins every WHIP and WHEP request: it answers a CORS preflight,
+// refuses any method but method, and reads the class and the Bearer
+// credential. ok is false when the request has been answered.
+func (s *Service) start(w http.ResponseWriter, r *http.Request, method string) (class store.ClassID, cred string, ok bool) {
+	allow := method + ", OPTIONS"
+	switch r.Method {
+	case http.MethodOptions:
+		w.Header().Set("Allow", allow)
+		w.WriteHeader(http.StatusNoContent)
+		return "", "", false
+	case method:
+	default:
+		methodNotAllowed(w, allow)
+		return "", "", false
+	}
+	class = store.ClassID(r.PathValue("class"))
+	cred, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return "", "", false
+	}
+	return class, cred, true
+}
+
+// writeAnswer answers a session's offer: the SDP answer, and the resource
+// URL that a DELETE ends the session at.
+func writeAnswer(w http.ResponseWriter, location, answer string) {
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", location)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+}
+
 // bearer returns the request's Bearer credential.
 func bearer(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
@@ -196,6 +230,27 @@ func (s *Service) checkPublisher(ctx context.Context, cred string, c store.LiveC
 	return nil
 }
 
+// lockOpenChannel locks s.mu and returns class's channel, open to a new
+// publish or viewer, with s.mu still held: the caller decides on the
+// channel's state and reserves its place before anything else can change
+// it. When the channel is not open it unlocks s.mu, answers why and
+// returns nil.
+func (s *Service) lockOpenChannel(w http.ResponseWriter, r *http.Request, class store.ClassID) *channel {
+	s.mu.Lock()
+	ch := s.channelLocked(class)
+	if ch == nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the server is shutting down")
+		return nil
+	}
+	if ch.ended {
+		s.mu.Unlock()
+		s.fail(w, r, apperr.New(apperr.Conflict, "the class has ended"))
+		return nil
+	}
+	return ch
+}
+
 func newResourceID() string { return strings.ToLower(rand.Text()) }
 
 // media returns the media server, or answers 503.
@@ -212,23 +267,11 @@ func (s *Service) mediaOr503(w http.ResponseWriter) (Media, bool) {
 
 // whipSession is POST /whip/{class}: start a publish.
 func (s *Service) whipSession(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodOptions:
-		w.Header().Set("Allow", "POST, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	case http.MethodPost:
-	default:
-		methodNotAllowed(w, "POST, OPTIONS")
+	class, cred, ok := s.start(w, r, http.MethodPost)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	class := store.ClassID(r.PathValue("class"))
-	cred, err := bearer(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	offer, ok := s.readOffer(w, r)
 	if !ok {
 		return
@@ -251,16 +294,8 @@ func (s *Service) whipSession(w http.ResponseWriter, r *http.Request) {
 	// one whose connection is gone.
 	now := s.opt.Now()
 	p := &publisher{id: newResourceID(), bearer: sha256.Sum256([]byte(cred)), started: now}
-	s.mu.Lock()
-	ch := s.channelLocked(class)
+	ch := s.lockOpenChannel(w, r, class)
 	if ch == nil {
-		s.mu.Unlock()
-		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the server is shutting down")
-		return
-	}
-	if ch.ended {
-		s.mu.Unlock()
-		s.fail(w, r, apperr.New(apperr.Conflict, "the class has ended"))
 		return
 	}
 	old := ch.pub
@@ -302,11 +337,7 @@ func (s *Service) whipSession(w http.ResponseWriter, r *http.Request) {
 		<-ing.Done()
 		ch.do(func() { ch.publisherGone(p) })
 	}()
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", WHIPPath+string(class)+"/"+p.id)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, answer)
+	writeAnswer(w, WHIPPath+string(class)+"/"+p.id, answer)
 }
 
 // holds reports whether publisher p still holds its channel: its offer is
@@ -328,20 +359,8 @@ func (s *Service) holds(p *publisher, now time.Time) bool {
 // PATCH (trickle, ICE restart) is not supported, every candidate being in
 // the answer.
 func (s *Service) whipResource(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodOptions:
-		w.Header().Set("Allow", "DELETE, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	case http.MethodDelete:
-	default:
-		methodNotAllowed(w, "DELETE, OPTIONS")
-		return
-	}
-	class := store.ClassID(r.PathValue("class"))
-	cred, err := bearer(r)
-	if err != nil {
-		s.fail(w, r, err)
+	class, cred, ok := s.start(w, r, http.MethodDelete)
+	if !ok {
 		return
 	}
 	id := r.PathValue("resource")
@@ -372,23 +391,11 @@ func (s *Service) whipResource(w http.ResponseWriter, r *http.Request) {
 
 // whepSession is POST /whep/{class}: start a viewer.
 func (s *Service) whepSession(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodOptions:
-		w.Header().Set("Allow", "POST, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	case http.MethodPost:
-	default:
-		methodNotAllowed(w, "POST, OPTIONS")
+	class, cred, ok := s.start(w, r, http.MethodPost)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	class := store.ClassID(r.PathValue("class"))
-	cred, err := bearer(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	cl, err := s.verifyToken(cred, class)
 	if err != nil {
 		s.fail(w, r, err)
@@ -407,16 +414,8 @@ func (s *Service) whepSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.mu.Lock()
-	ch := s.channelLocked(class)
+	ch := s.lockOpenChannel(w, r, class)
 	if ch == nil {
-		s.mu.Unlock()
-		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the server is shutting down")
-		return
-	}
-	if ch.ended {
-		s.mu.Unlock()
-		s.fail(w, r, apperr.New(apperr.Conflict, "the class has ended"))
 		return
 	}
 	if len(ch.viewers)+ch.reserved >= s.opt.MaxWebRTCViewers {
@@ -462,29 +461,13 @@ func (s *Service) whepSession(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}()
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", WHEPPath+string(class)+"/"+v.id)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, answer)
+	writeAnswer(w, WHEPPath+string(class)+"/"+v.id, answer)
 }
 
 // whepResource is /whep/{class}/{resource}: DELETE ends the viewer.
 func (s *Service) whepResource(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodOptions:
-		w.Header().Set("Allow", "DELETE, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	case http.MethodDelete:
-	default:
-		methodNotAllowed(w, "DELETE, OPTIONS")
-		return
-	}
-	class := store.ClassID(r.PathValue("class"))
-	cred, err := bearer(r)
-	if err != nil {
-		s.fail(w, r, err)
+	class, cred, ok := s.start(w, r, http.MethodDelete)
+	if !ok {
 		return
 	}
 	cl, err := s.verifyToken(cred, class)

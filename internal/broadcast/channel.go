@@ -130,12 +130,7 @@ func (ch *channel) shutdown() {
 	ch.pub = nil
 	vs := ch.takeViewersLocked()
 	ch.s.mu.Unlock()
-	if p != nil && p.ingest != nil {
-		p.ingest.Close()
-	}
-	for _, v := range vs {
-		v.conn.Close()
-	}
+	disconnect(p, vs)
 	ch.qmu.Lock()
 	ch.closed = true
 	ch.qmu.Unlock()
@@ -155,6 +150,19 @@ func (ch *channel) takeViewersLocked() []*viewer {
 		delete(ch.viewers, id)
 	}
 	return vs
+}
+
+// disconnect closes the connections of a publisher (nil for none) and of
+// viewers taken from a channel. Callers release s.mu first: closing takes
+// the media server's locks and tears down peer connections, work that the
+// HTTP handlers should not wait behind.
+func disconnect(p *publisher, vs []*viewer) {
+	if p != nil && p.ingest != nil {
+		p.ingest.Close()
+	}
+	for _, v := range vs {
+		v.conn.Close()
+	}
 }
 
 // publishing reports whether the channel has a publisher.
@@ -284,12 +292,7 @@ func (ch *channel) end(ctx context.Context) error {
 	}
 	vs := ch.takeViewersLocked()
 	ch.s.mu.Unlock()
-	if p != nil && p.ingest != nil {
-		p.ingest.Close()
-	}
-	for _, v := range vs {
-		v.conn.Close()
-	}
+	disconnect(p, vs)
 	ch.stopMedia()
 	c, err := ch.s.opt.Store.ClassByID(ctx, ch.class)
 	if err != nil {
@@ -308,21 +311,22 @@ func (ch *channel) end(ctx context.Context) error {
 
 // stopMedia stops the taps and the packager.
 func (ch *channel) stopMedia() {
-	if ch.stopVideo != nil {
-		ch.stopVideo()
-		ch.stopVideo = nil
-	}
-	if ch.stopAud != nil {
-		ch.stopAud()
-		ch.stopAud = nil
-	}
+	ch.stopTaps()
 	ch.video, ch.audio = nil, nil
-	if ch.pkg != nil {
-		if err := ch.pkg.Close(); err != nil {
-			ch.s.log.Warn("broadcast: closing the HLS packager", "class", ch.class, "err", err)
-		}
-		ch.pkg, ch.pkgCodec = nil, ""
+	ch.closePackager()
+}
+
+// closePackager closes the HLS packager, if there is one. A failure is
+// only logged: the packager is dropped either way, and a new one starts
+// with the next video.
+func (ch *channel) closePackager() {
+	if ch.pkg == nil {
+		return
 	}
+	if err := ch.pkg.Close(); err != nil {
+		ch.s.log.Warn("broadcast: closing the HLS packager", "class", ch.class, "err", err)
+	}
+	ch.pkg, ch.pkgCodec = nil, ""
 }
 
 // setState tells the audience the stream's state, once per change.
@@ -377,10 +381,7 @@ func (ch *channel) packageHLS() {
 	if ch.pkg != nil && ch.pkgCodec != ch.video.Codec {
 		ch.s.log.Info("broadcast: the video codec changed; restarting HLS", "class", ch.class, "from", ch.pkgCodec, "to", ch.video.Codec)
 		ch.stopTaps()
-		if err := ch.pkg.Close(); err != nil {
-			ch.s.log.Warn("broadcast: closing the HLS packager", "class", ch.class, "err", err)
-		}
-		ch.pkg, ch.pkgCodec = nil, ""
+		ch.closePackager()
 	}
 	if ch.pkg == nil {
 		var rekey func()

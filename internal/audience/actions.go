@@ -6,42 +6,20 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/store"
 )
 
-// Poll limits (the options' count is the classroom's).
-const (
-	maxQuestion = 500
-	maxOption   = 200
-)
-
 func (hl *hall) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), hl.h.opt.StoreTimeout)
-}
-
-// plainText trims s and checks it is non-empty UTF-8 of at most limit
-// characters.
-func plainText(field, s string, limit int) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return "", apperr.Field(field, "is empty")
-	case !utf8.ValidString(s):
-		return "", apperr.Field(field, "is not valid UTF-8")
-	case utf8.RuneCountInString(s) > limit:
-		return "", apperr.Field(field, "is longer than %d characters", limit)
-	}
-	return s, nil
 }
 
 // chatFrom sends c's message to everyone. It is stored before anyone sees
 // it; hosts are exempt from slow mode, nobody from the rate limit.
 func (hl *hall) chatFrom(c *conn, text string) (store.ChatMessageID, error) {
-	text, err := plainText("text", text, hl.h.opt.ChatMax)
+	text, err := room.PlainText("text", text, hl.h.opt.ChatMax)
 	if err != nil {
 		return "", err
 	}
@@ -246,18 +224,11 @@ func (hl *hall) pollLocked(id store.PollID) (*poll, error) {
 
 // createPoll asks everyone a question with 2 to 10 options.
 func (hl *hall) createPoll(c *conn, question string, options []string, multiple bool) (store.PollID, error) {
-	q, err := plainText("question", question, maxQuestion)
+	// The classroom's limits and words, so that a poll a host knows from
+	// one class is asked the same way in the other.
+	q, opts, err := room.CheckPoll(question, options)
 	if err != nil {
 		return "", err
-	}
-	if len(options) < room.MinPollOptions || len(options) > room.MaxPollOptions {
-		return "", apperr.Field("options", "must be %d to %d", room.MinPollOptions, room.MaxPollOptions)
-	}
-	opts := make([]string, len(options))
-	for i, o := range options {
-		if opts[i], err = plainText(fmt.Sprintf("options[%d]", i), o, maxOption); err != nil {
-			return "", err
-		}
 	}
 	rec := store.Poll{ClassID: hl.id, Question: q, Options: opts, Multiple: multiple, CreatedBy: c.user, CreatedAt: hl.h.opt.Now()}
 	ctx, cancel := hl.storeCtx()
@@ -333,20 +304,9 @@ func (hl *hall) checkVoteLocked(c *conn, id store.PollID, choices []int) (*poll,
 		return nil, apperr.New(apperr.Conflict, "the poll is closed")
 	case p.pending[c.user] || p.votes[c.user] != nil:
 		return nil, apperr.New(apperr.Conflict, "you have already voted")
-	case len(choices) == 0:
-		return nil, apperr.Field("choices", "choose an option")
-	case !p.multiple && len(choices) > 1:
-		return nil, apperr.Field("choices", "this poll takes one choice")
 	}
-	seen := make(map[int]bool, len(choices))
-	for _, ch := range choices {
-		if ch < 0 || ch >= len(p.options) {
-			return nil, apperr.Field("choices", "no option %d", ch)
-		}
-		if seen[ch] {
-			return nil, apperr.Field("choices", "option %d chosen twice", ch)
-		}
-		seen[ch] = true
+	if err := room.CheckChoices(choices, len(p.options), p.multiple); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -2,8 +2,6 @@ package room
 
 import (
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/store"
@@ -50,14 +48,9 @@ func (t ChatTarget) String() string {
 // stored before anyone sees it. Text is plain text; clients must not
 // render it as HTML.
 func (r *Room) Chat(from ParticipantID, to ChatTarget, text string) error {
-	text = strings.TrimSpace(text)
-	switch {
-	case text == "":
-		return apperr.Field("text", "is empty")
-	case !utf8.ValidString(text):
-		return apperr.Field("text", "is not valid UTF-8")
-	case utf8.RuneCountInString(text) > r.m.opt.ChatMax:
-		return apperr.Field("text", "is longer than %d characters", r.m.opt.ChatMax)
+	text, err := PlainText("text", text, r.m.opt.ChatMax)
+	if err != nil {
+		return err
 	}
 	r.mu.Lock()
 	e, err := r.prepareChat(from, to, text)

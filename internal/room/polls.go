@@ -49,7 +49,10 @@ func (r *Room) poll(id PollID) (*poll, error) {
 	return nil, apperr.New(apperr.NotFound, "poll %s not found", id)
 }
 
-func text(field, s string, limit int) (string, error) {
+// PlainText trims s and checks that it is non-empty UTF-8 of at most limit
+// characters. It is exported so that the broadcast audience's chat and
+// polls refuse exactly what the classroom's do, with the same words.
+func PlainText(field, s string, limit int) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
@@ -62,21 +65,56 @@ func text(field, s string, limit int) (string, error) {
 	return s, nil
 }
 
-// CreatePoll asks everyone a question with 2 to 10 options, single or
-// multiple choice (hosts only). The poll is stored before anyone sees it.
-func (r *Room) CreatePoll(actor ParticipantID, question string, options []string, multiple bool) (PollID, error) {
-	q, err := text("question", question, maxQuestion)
+// CheckPoll checks a new poll's question and options against the poll
+// limits and returns them trimmed. The broadcast audience asks its polls
+// under the same limits, so it checks them here too.
+func CheckPoll(question string, options []string) (string, []string, error) {
+	q, err := PlainText("question", question, maxQuestion)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if len(options) < MinPollOptions || len(options) > MaxPollOptions {
-		return "", apperr.Field("options", "must be %d to %d", MinPollOptions, MaxPollOptions)
+		return "", nil, apperr.Field("options", "must be %d to %d", MinPollOptions, MaxPollOptions)
 	}
 	opts := make([]string, len(options))
 	for i, o := range options {
-		if opts[i], err = text(fmt.Sprintf("options[%d]", i), o, maxOption); err != nil {
-			return "", err
+		if opts[i], err = PlainText(fmt.Sprintf("options[%d]", i), o, maxOption); err != nil {
+			return "", nil, err
 		}
+	}
+	return q, opts, nil
+}
+
+// CheckChoices checks a vote's option indexes against a poll of n options:
+// at least one, only one unless the poll is multiple choice, each in range
+// and none twice. Who votes, and whether the poll is still open, are the
+// caller's to check first.
+func CheckChoices(choices []int, n int, multiple bool) error {
+	switch {
+	case len(choices) == 0:
+		return apperr.Field("choices", "choose an option")
+	case !multiple && len(choices) > 1:
+		return apperr.Field("choices", "this poll takes one choice")
+	}
+	seen := make(map[int]bool, len(choices))
+	for _, c := range choices {
+		if c < 0 || c >= n {
+			return apperr.Field("choices", "no option %d", c)
+		}
+		if seen[c] {
+			return apperr.Field("choices", "option %d chosen twice", c)
+		}
+		seen[c] = true
+	}
+	return nil
+}
+
+// CreatePoll asks everyone a question with 2 to 10 options, single or
+// multiple choice (hosts only). The poll is stored before anyone sees it.
+func (r *Room) CreatePoll(actor ParticipantID, question string, options []string, multiple bool) (PollID, error) {
+	q, opts, err := CheckPoll(question, options)
+	if err != nil {
+		return "", err
 	}
 	r.mu.Lock()
 	mb, err := r.host(actor)
@@ -166,20 +204,9 @@ func (r *Room) checkVote(voter ParticipantID, id PollID, choices []int) (*poll, 
 		return nil, apperr.New(apperr.Conflict, "the poll is closed")
 	case p.pending[voter] || p.votes[voter] != nil:
 		return nil, apperr.New(apperr.Conflict, "you have already voted")
-	case len(choices) == 0:
-		return nil, apperr.Field("choices", "choose an option")
-	case !p.multiple && len(choices) > 1:
-		return nil, apperr.Field("choices", "this poll takes one choice")
 	}
-	seen := map[int]bool{}
-	for _, c := range choices {
-		if c < 0 || c >= len(p.options) {
-			return nil, apperr.Field("choices", "no option %d", c)
-		}
-		if seen[c] {
-			return nil, apperr.Field("choices", "option %d chosen twice", c)
-		}
-		seen[c] = true
+	if err := CheckChoices(choices, len(p.options), p.multiple); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

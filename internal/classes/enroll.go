@@ -17,10 +17,7 @@ func (s *Service) Enroll(ctx context.Context, a auth.Actor, class store.ClassID,
 	if err := signedIn(a); err != nil {
 		return store.Enrollment{}, err
 	}
-	c, err := s.st.ClassByID(ctx, class)
-	if apperr.Is(err, apperr.NotFound) {
-		return store.Enrollment{}, apperr.Wrap(apperr.NotFound, err, "liveClassId: no such class")
-	}
+	c, err := s.namedClass(ctx, class)
 	if err != nil {
 		return store.Enrollment{}, err
 	}

@@ -52,17 +52,7 @@ func (s *Service) writableClass(ctx context.Context, a auth.Actor, id store.Clas
 	if !a.Is(store.RoleMentor) && !a.Is(store.RoleAdmin) {
 		return store.LiveClass{}, apperr.New(apperr.Forbidden, "only mentors and admins manage recordings")
 	}
-	c, err := s.st.ClassByID(ctx, id)
-	if apperr.Is(err, apperr.NotFound) {
-		return store.LiveClass{}, apperr.Wrap(apperr.NotFound, err, "liveClassId: no such class")
-	}
-	if err != nil {
-		return store.LiveClass{}, err
-	}
-	if !hosts(a, c) {
-		return store.LiveClass{}, apperr.New(apperr.Forbidden, "only the class's instructor or an admin manages its recordings")
-	}
-	return c, nil
+	return s.hostedClass(ctx, a, id, "recordings")
 }
 
 func validateRecording(r store.Recording) error {

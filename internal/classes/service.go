@@ -66,6 +66,29 @@ func hosts(a auth.Actor, c store.LiveClass) bool {
 	return a.Is(store.RoleAdmin) || (!a.Anonymous() && a.UserID == c.InstructorID)
 }
 
+// namedClass reads the class an input names by its liveClassId: one that
+// does not exist is the input's fault, and the error says which field.
+func (s *Service) namedClass(ctx context.Context, id store.ClassID) (store.LiveClass, error) {
+	c, err := s.st.ClassByID(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return store.LiveClass{}, apperr.Wrap(apperr.NotFound, err, "liveClassId: no such class")
+	}
+	return c, err
+}
+
+// hostedClass reads the class an input names, for a change that only the
+// people who run it may make; what names what they manage, in the refusal.
+func (s *Service) hostedClass(ctx context.Context, a auth.Actor, id store.ClassID, what string) (store.LiveClass, error) {
+	c, err := s.namedClass(ctx, id)
+	if err != nil {
+		return store.LiveClass{}, err
+	}
+	if !hosts(a, c) {
+		return store.LiveClass{}, apperr.New(apperr.Forbidden, "only the class's instructor or an admin manages its %s", what)
+	}
+	return c, nil
+}
+
 // checkPage validates a page request and fills in the default size.
 func checkPage(p *store.Page) error {
 	if p.Limit < 0 || p.Limit > MaxPageSize {

@@ -56,15 +56,9 @@ func (s *Service) streamClass(ctx context.Context, a auth.Actor, id store.ClassI
 	if err := signedIn(a); err != nil {
 		return store.LiveClass{}, err
 	}
-	c, err := s.st.ClassByID(ctx, id)
-	if apperr.Is(err, apperr.NotFound) {
-		return store.LiveClass{}, apperr.Wrap(apperr.NotFound, err, "liveClassId: no such class")
-	}
+	c, err := s.hostedClass(ctx, a, id, "stream keys")
 	if err != nil {
 		return store.LiveClass{}, err
-	}
-	if !hosts(a, c) {
-		return store.LiveClass{}, apperr.New(apperr.Forbidden, "only the class's instructor or an admin manages its stream keys")
 	}
 	if c.Service != store.ServiceIVS {
 		return store.LiveClass{}, apperr.Field("liveClassId", "stream keys are for broadcast (IVS) classes; this class is interactive")

@@ -55,6 +55,22 @@ func (s *Service) writableClass(ctx context.Context, a auth.Actor, id store.Clas
 	return s.hostedClass(ctx, a, id, "recordings")
 }
 
+// writableRecording returns recording id, if a may change it: it is
+// checked against the class the recording belongs to now.
+func (s *Service) writableRecording(ctx context.Context, a auth.Actor, id store.RecordingID) (store.Recording, error) {
+	if err := signedIn(a); err != nil {
+		return store.Recording{}, err
+	}
+	r, err := s.st.RecordingByID(ctx, id)
+	if err != nil {
+		return store.Recording{}, err
+	}
+	if _, err := s.writableClass(ctx, a, r.ClassID); err != nil {
+		return store.Recording{}, err
+	}
+	return r, nil
+}
+
 func validateRecording(r store.Recording) error {
 	switch {
 	case strings.TrimSpace(r.S3Key) == "":
@@ -206,14 +222,8 @@ func (s *Service) RecordingsOfClasses(ctx context.Context, a auth.Actor, ids []s
 
 // UpdateRecording changes a recording; admins and the class's instructor may.
 func (s *Service) UpdateRecording(ctx context.Context, a auth.Actor, id store.RecordingID, in RecordingInput) (store.Recording, error) {
-	if err := signedIn(a); err != nil {
-		return store.Recording{}, err
-	}
-	r, err := s.st.RecordingByID(ctx, id)
+	r, err := s.writableRecording(ctx, a, id)
 	if err != nil {
-		return store.Recording{}, err
-	}
-	if _, err := s.writableClass(ctx, a, r.ClassID); err != nil {
 		return store.Recording{}, err
 	}
 	if in.ClassID != "" && in.ClassID != r.ClassID {
@@ -245,14 +255,8 @@ func (s *Service) UpdateRecording(ctx context.Context, a auth.Actor, id store.Re
 
 // DeleteRecording deletes a recording; admins and the class's instructor may.
 func (s *Service) DeleteRecording(ctx context.Context, a auth.Actor, id store.RecordingID) (store.Recording, error) {
-	if err := signedIn(a); err != nil {
-		return store.Recording{}, err
-	}
-	r, err := s.st.RecordingByID(ctx, id)
+	r, err := s.writableRecording(ctx, a, id)
 	if err != nil {
-		return store.Recording{}, err
-	}
-	if _, err := s.writableClass(ctx, a, r.ClassID); err != nil {
 		return store.Recording{}, err
 	}
 	if err := s.st.DeleteRecording(ctx, id); err != nil {

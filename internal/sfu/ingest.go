@@ -26,6 +26,59 @@ const disconnectGrace = 3 * time.Second
 // mDNS lookup.
 const gatherTimeout = 5 * time.Second
 
+// connWatch follows the state of a broadcast connection, an Ingest's or a
+// Viewer's: whether it is up, and the end of its owner when it fails or
+// closes, or stays disconnected for disconnectGrace. Both ended the same
+// way; one watch keeps their timers from drifting apart.
+type connWatch struct {
+	end       func() // the owner's Close
+	connected atomic.Bool
+
+	mu    sync.Mutex
+	timer *time.Timer // runs end after disconnectGrace
+	ended bool        // the owner's Close has begun: no more timers
+}
+
+// change follows the connection into state s; it reports whether the
+// connection has just come up.
+func (w *connWatch) change(s webrtc.PeerConnectionState) (up bool) {
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		w.connected.Store(true)
+		w.mu.Lock()
+		if w.timer != nil {
+			w.timer.Stop()
+			w.timer = nil
+		}
+		w.mu.Unlock()
+		return true
+	case webrtc.PeerConnectionStateDisconnected:
+		w.connected.Store(false)
+		w.mu.Lock()
+		if w.timer == nil && !w.ended {
+			w.timer = time.AfterFunc(disconnectGrace, w.end)
+		}
+		w.mu.Unlock()
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		w.connected.Store(false)
+		// Not on Pion's goroutine: the owner's Close closes the connection
+		// and waits for what reads from it.
+		go w.end()
+	}
+	return false
+}
+
+// stop ends the grace for good: the owner's Close has begun.
+func (w *connWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ended = true
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+}
+
 // Ingest is a broadcast publisher (WHIP): one PeerConnection offered by
 // the client (a browser's camera or screen in VP8 simulcast, or an
 // encoder's H.264 and Opus), whose tracks are published in the class's
@@ -39,15 +92,14 @@ type Ingest struct {
 	wg   sync.WaitGroup // read loops of the published layers
 	done chan struct{}
 
-	closing   sync.Once
-	connected atomic.Bool
-	started   time.Time
+	closing sync.Once
+	conn    connWatch
+	started time.Time
 
 	mu      sync.Mutex
 	sources map[string]Source // mid → what its track is published as
 	remotes []*webrtc.TrackRemote
-	timer   *time.Timer // ends the ingest after disconnectGrace
-	ended   bool        // Close has begun: no timer, no more remotes
+	ended   bool // Close has begun: no more remotes
 	win     rateWindow
 
 	packets atomic.Uint64
@@ -118,8 +170,9 @@ func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (
 		log: s.log.With("class", string(class), "participant", string(p), "role", "ingest"),
 	}
 	ing.win.at = ing.started
+	ing.conn.end = ing.Close
 	pc.OnTrack(ing.onTrack)
-	pc.OnConnectionStateChange(ing.stateChange)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { ing.conn.change(s) })
 
 	ss.mu.Lock()
 	old := ss.ingests[p]
@@ -245,33 +298,6 @@ func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 	ing.ss.publish(publisher{ing: ing, id: ing.id, pc: ing.pc, wg: &ing.wg, log: ing.log}, spec, remote, layer, levelExt)
 }
 
-// stateChange ends the ingest when its connection fails or closes, or
-// stays disconnected for disconnectGrace.
-func (ing *Ingest) stateChange(s webrtc.PeerConnectionState) {
-	switch s {
-	case webrtc.PeerConnectionStateConnected:
-		ing.connected.Store(true)
-		ing.mu.Lock()
-		if ing.timer != nil {
-			ing.timer.Stop()
-			ing.timer = nil
-		}
-		ing.mu.Unlock()
-	case webrtc.PeerConnectionStateDisconnected:
-		ing.connected.Store(false)
-		ing.mu.Lock()
-		if ing.timer == nil && !ing.ended {
-			ing.timer = time.AfterFunc(disconnectGrace, ing.Close)
-		}
-		ing.mu.Unlock()
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		ing.connected.Store(false)
-		// Not on Pion's goroutine: Close closes the connection and waits
-		// for its readers.
-		go ing.Close()
-	}
-}
-
 // observe counts a packet of one of the ingest's tracks. It runs on the
 // layer's read loop.
 func (ing *Ingest) observe(t *upTrack, layer int, pkt []byte, _ time.Time) {
@@ -291,7 +317,7 @@ func (ing *Ingest) Participant() ParticipantID { return ing.id }
 func (ing *Ingest) Done() <-chan struct{} { return ing.done }
 
 // Connected reports whether the connection is up now.
-func (ing *Ingest) Connected() bool { return ing.connected.Load() }
+func (ing *Ingest) Connected() bool { return ing.conn.connected.Load() }
 
 // Stats returns what the publisher sends; the rates are over the time
 // since the previous call.
@@ -369,12 +395,9 @@ func (ing *Ingest) Close() {
 		}
 		ss.mu.Unlock()
 
+		ing.conn.stop()
 		ing.mu.Lock()
 		ing.ended = true
-		if ing.timer != nil {
-			ing.timer.Stop()
-			ing.timer = nil
-		}
 		remotes := ing.remotes
 		ing.mu.Unlock()
 		if err := ing.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
@@ -387,7 +410,7 @@ func (ing *Ingest) Close() {
 			_ = r.SetReadDeadline(now)
 		}
 		ing.wg.Wait()
-		ing.connected.Store(false)
+		ing.conn.connected.Store(false)
 		close(ing.done)
 		ss.dropIfIdle()
 		for _, t := range gone {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/liveclass/liveclass/internal/apperr"
@@ -35,15 +34,14 @@ type Viewer struct {
 	down downConn
 	done chan struct{}
 
-	closing   sync.Once
-	connected atomic.Bool
+	closing sync.Once
+	conn    connWatch
 
 	mu      sync.Mutex // guards the slots' owner-guarded fields and what follows
 	closed  bool
 	audio   *slot // nil when the offer has no audio
 	video   *slot // nil when the offer has no video
 	lossEst int
-	timer   *time.Timer // ends the viewer after disconnectGrace
 }
 
 // ViewerStats describes what a broadcast viewer receives.
@@ -98,6 +96,7 @@ func (s *Server) View(class store.ClassID, v ParticipantID, offerSDP string) (*V
 		return nil, "", fmt.Errorf("sfu: viewer connection: %w", err)
 	}
 	vw.pc, vw.down.pc = pc, pc
+	vw.conn.end = vw.Close
 	pc.OnConnectionStateChange(vw.stateChange)
 	// The transceivers exist before the offer is applied, so that its
 	// m-lines take them instead of new receive-only ones.
@@ -196,7 +195,7 @@ func (vw *Viewer) tick(now time.Time) {
 	}
 	var buf [2]rtcp.Packet
 	srs := buf[:0]
-	if vw.connected.Load() {
+	if vw.conn.connected.Load() {
 		for _, sl := range [...]*slot{vw.audio, vw.video} {
 			if sl != nil {
 				srs = sl.appendReport(srs, now)
@@ -208,39 +207,24 @@ func (vw *Viewer) tick(now time.Time) {
 }
 
 // stateChange asks for a keyframe when the connection comes up (those
-// sent before DTLS was up went nowhere) and ends the viewer when it fails
-// or closes, or stays disconnected for disconnectGrace.
+// sent before DTLS was up went nowhere); vw.conn ends the viewer when the
+// connection is lost.
 func (vw *Viewer) stateChange(s webrtc.PeerConnectionState) {
-	switch s {
-	case webrtc.PeerConnectionStateConnected:
-		vw.connected.Store(true)
-		vw.mu.Lock()
-		if vw.timer != nil {
-			vw.timer.Stop()
-			vw.timer = nil
+	if !vw.conn.change(s) {
+		return
+	}
+	vw.mu.Lock()
+	var up *upTrack
+	layer := 0
+	if sl := vw.video; sl != nil && sl.up != nil {
+		if sub := sl.subscriber(); sub != nil {
+			cur, target := sub.Layers()
+			up, layer = sl.up, max(cur, target)
 		}
-		var up *upTrack
-		layer := 0
-		if sl := vw.video; sl != nil && sl.up != nil {
-			if sub := sl.subscriber(); sub != nil {
-				cur, target := sub.Layers()
-				up, layer = sl.up, max(cur, target)
-			}
-		}
-		vw.mu.Unlock()
-		if up != nil {
-			up.requestKeyframe(layer)
-		}
-	case webrtc.PeerConnectionStateDisconnected:
-		vw.connected.Store(false)
-		vw.mu.Lock()
-		if vw.timer == nil && !vw.closed {
-			vw.timer = time.AfterFunc(disconnectGrace, vw.Close)
-		}
-		vw.mu.Unlock()
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		vw.connected.Store(false)
-		go vw.Close()
+	}
+	vw.mu.Unlock()
+	if up != nil {
+		up.requestKeyframe(layer)
 	}
 }
 
@@ -252,7 +236,7 @@ func (vw *Viewer) ID() ParticipantID { return vw.id }
 func (vw *Viewer) Done() <-chan struct{} { return vw.done }
 
 // Connected reports whether the connection is up now.
-func (vw *Viewer) Connected() bool { return vw.connected.Load() }
+func (vw *Viewer) Connected() bool { return vw.conn.connected.Load() }
 
 // Stats returns what the viewer receives.
 func (vw *Viewer) Stats() ViewerStats {
@@ -284,12 +268,9 @@ func (vw *Viewer) Close() {
 		ss.mu.Lock()
 		delete(ss.viewers, vw)
 		stop := ss.idleTickerLocked()
+		vw.conn.stop()
 		vw.mu.Lock()
 		vw.closed = true
-		if vw.timer != nil {
-			vw.timer.Stop()
-			vw.timer = nil
-		}
 		for _, sl := range [...]*slot{vw.audio, vw.video} {
 			if sl != nil {
 				sl.release()
@@ -301,7 +282,7 @@ func (vw *Viewer) Close() {
 		if err := vw.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			vw.log.Debug("closing viewer connection", "err", err)
 		}
-		vw.connected.Store(false)
+		vw.conn.connected.Store(false)
 		close(vw.done)
 		ss.dropIfIdle()
 	})

@@ -150,13 +150,7 @@ const minWindow = 250 * time.Millisecond
 // a connected one). A malformed offer, or one with nothing the server can
 // receive, is an apperr.Invalid error.
 func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (*Ingest, string, error) {
-	if p == "" {
-		return nil, "", apperr.Field("participant", "participant is required")
-	}
-	if offerSDP == "" {
-		return nil, "", apperr.Field("sdp", "offer is empty")
-	}
-	ss, done, err := s.enter(class)
+	ss, done, err := s.enterOffer(class, "participant", p, offerSDP)
 	if err != nil {
 		return nil, "", err
 	}
@@ -200,6 +194,18 @@ func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (
 	ing.sources = ingestSources(pc.GetTransceivers())
 	ing.mu.Unlock()
 	return ing, answer, nil
+}
+
+// enterOffer checks the request of a broadcast publisher or viewer (the
+// one whose ID is field) and enters the class's session as enter does.
+func (s *Server) enterOffer(class store.ClassID, field string, id ParticipantID, offerSDP string) (ss *Session, done func(), err error) {
+	if id == "" {
+		return nil, nil, apperr.Field(field, "%s is required", field)
+	}
+	if offerSDP == "" {
+		return nil, nil, apperr.Field("sdp", "offer is empty")
+	}
+	return s.enter(class)
 }
 
 // ingestSources names what each m-line of a publisher's offer publishes,

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -75,13 +74,7 @@ type ViewerStats struct {
 // closed first. A malformed offer, or one with nothing the server can
 // send, is an apperr.Invalid error.
 func (s *Server) View(class store.ClassID, v ParticipantID, offerSDP string) (*Viewer, string, error) {
-	if v == "" {
-		return nil, "", apperr.Field("viewer", "viewer is required")
-	}
-	if offerSDP == "" {
-		return nil, "", apperr.Field("sdp", "offer is empty")
-	}
-	ss, done, err := s.enter(class)
+	ss, done, err := s.enterOffer(class, "viewer", v, offerSDP)
 	if err != nil {
 		return nil, "", err
 	}

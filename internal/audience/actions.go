@@ -69,7 +69,7 @@ func (hl *hall) mayChatLocked(c *conn, now time.Time) error {
 			return withReason(apperr.New(apperr.TooMany, "slow mode: one message every %d s; wait %d s", int(hl.slowMode/time.Second), secs), ReasonSlowMode)
 		}
 	}
-	if !l.chat.allow(now) {
+	if !l.chat.Allow(now) {
 		r := hl.h.opt.ChatRate
 		return withReason(apperr.New(apperr.TooMany, "at most %d messages per %s", r.N, r.Per), ReasonRateLimit)
 	}
@@ -184,7 +184,7 @@ func (hl *hall) react(c *conn, emoji string) error {
 	now := hl.h.opt.Now()
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
-	if !hl.limitsLocked(c.user).react.allow(now) {
+	if !hl.limitsLocked(c.user).react.Allow(now) {
 		r := hl.h.opt.ReactionRate
 		return withReason(apperr.New(apperr.TooMany, "at most %d reactions per %s", r.N, r.Per), ReasonRateLimit)
 	}

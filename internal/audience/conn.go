@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/liveclass/liveclass/internal/ratelimit"
 	"github.com/liveclass/liveclass/internal/store"
 )
 
@@ -54,7 +55,7 @@ type conn struct {
 	// dropped for it).
 	behind atomic.Int64
 
-	bucket bucket // the reader's own
+	bucket ratelimit.Bucket // the reader's own
 }
 
 func newConn(h *Hub, ws *websocket.Conn) *conn {
@@ -63,7 +64,7 @@ func newConn(h *Hub, ws *websocket.Conn) *conn {
 		out:     make(chan []byte, h.opt.SendQueue),
 		done:    make(chan struct{}),
 		lastSet: make(chan struct{}),
-		bucket:  bucket{rate: h.opt.MessageRate, burst: float64(h.opt.MessageBurst), tokens: float64(h.opt.MessageBurst)},
+		bucket:  ratelimit.New(h.opt.MessageRate, h.opt.MessageBurst),
 	}
 }
 
@@ -238,22 +239,4 @@ func (c *conn) pingLoop() {
 			}
 		}
 	}
-}
-
-// bucket is a token bucket.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

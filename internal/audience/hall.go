@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/liveclass/liveclass/internal/ratelimit"
 	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/store"
 )
@@ -47,8 +48,8 @@ type hall struct {
 
 // userLimits are one user's rate limits, shared by their connections.
 type userLimits struct {
-	chat     bucket
-	react    bucket
+	chat     ratelimit.Bucket
+	react    ratelimit.Bucket
 	lastChat time.Time // for slow mode
 }
 
@@ -119,8 +120,8 @@ func (hl *hall) limitsLocked(user store.UserID) *userLimits {
 	if !ok {
 		cr, rr := hl.h.opt.ChatRate, hl.h.opt.ReactionRate
 		l = &userLimits{
-			chat:  bucket{rate: float64(cr.N) / cr.Per.Seconds(), burst: float64(cr.N), tokens: float64(cr.N)},
-			react: bucket{rate: float64(rr.N) / rr.Per.Seconds(), burst: float64(rr.N), tokens: float64(rr.N)},
+			chat:  ratelimit.Every(cr.N, cr.Per),
+			react: ratelimit.Every(rr.N, rr.Per),
 		}
 		hl.limits[user] = l
 	}

@@ -241,7 +241,7 @@ func (h *Hub) readLoop(ctx context.Context, c *conn) {
 			c.finish(mustEncode(errorFor(0, apperr.New(apperr.Invalid, "messages are JSON text frames"))), CloseBadMessage, "binary frame")
 			continue
 		}
-		if !c.bucket.allow(time.Now()) {
+		if !c.bucket.Allow(time.Now()) {
 			refused++
 			if refused > 2*h.opt.MessageBurst {
 				c.finish(mustEncode(errorFor(0, apperr.New(apperr.TooMany, "far too many messages"))), CloseRateLimited, "far too many messages")

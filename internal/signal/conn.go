@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/jointoken"
+	"github.com/liveclass/liveclass/internal/ratelimit"
 	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/sfu"
 	"github.com/liveclass/liveclass/internal/store"
@@ -53,7 +54,7 @@ type conn struct {
 	peer   *sfu.Peer
 	enc    *encoder // the class's; set before the room can deliver
 
-	bucket bucket
+	bucket ratelimit.Bucket
 }
 
 func newConn(h *Handler, ws *websocket.Conn) *conn {
@@ -61,7 +62,7 @@ func newConn(h *Handler, ws *websocket.Conn) *conn {
 		h: h, ws: ws, log: h.log,
 		out:    make(chan outMsg, h.cfg.SendQueue),
 		done:   make(chan struct{}),
-		bucket: bucket{rate: h.cfg.MessageRate, burst: float64(h.cfg.MessageBurst), tokens: float64(h.cfg.MessageBurst)},
+		bucket: ratelimit.New(h.cfg.MessageRate, h.cfg.MessageBurst),
 	}
 }
 
@@ -345,7 +346,7 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.fail(CloseBadMessage, errorFor(0, apperr.New(apperr.Invalid, "messages are JSON text frames")))
 			continue
 		}
-		if !c.bucket.allow(time.Now()) {
+		if !c.bucket.Allow(time.Now()) {
 			refused++
 			if refused > 2*c.h.cfg.MessageBurst {
 				c.fail(CloseRateLimited, errorFor(0, apperr.New(apperr.TooMany, "far too many messages")))
@@ -499,24 +500,6 @@ func peekID(data []byte) int64 {
 		return 0
 	}
 	return e.ID
-}
-
-// bucket is a token bucket limiting a client's messages.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // signaller carries the sfu's messages for one participant to its

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/liveclass/liveclass/internal/keepalive"
 	"github.com/liveclass/liveclass/internal/ratelimit"
 	"github.com/liveclass/liveclass/internal/store"
 )
@@ -223,20 +224,7 @@ func (c *conn) writeLast() {
 }
 
 func (c *conn) pingLoop() {
-	t := time.NewTicker(c.h.opt.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.h.opt.PingInterval)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.abort()
-				return
-			}
-		}
+	if keepalive.Run(c.ws, c.h.opt.PingInterval, c.done) != nil {
+		c.abort()
 	}
 }

@@ -63,7 +63,7 @@ func TestImportRules(t *testing.T) {
 			"the broadcast plane serves its own HTTP and knows neither the API nor the pages"},
 		{is("internal/audience"), false, pion,
 			"the audience (chat, polls, reactions for thousands) carries no media"},
-		{is("internal/config", "internal/server", "internal/apperr", "internal/jointoken", "internal/ratelimit"), false, func(p string) bool { return strings.HasPrefix(p, module) },
+		{is("internal/config", "internal/server", "internal/apperr", "internal/jointoken", "internal/ratelimit", "internal/keepalive"), false, func(p string) bool { return strings.HasPrefix(p, module) },
 			"leaf packages import no other liveclass package"},
 		{is("client"), false, func(p string) bool { return strings.HasPrefix(p, module+"internal/") },
 			"the public client cannot depend on internal packages"},

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/jointoken"
+	"github.com/liveclass/liveclass/internal/keepalive"
 	"github.com/liveclass/liveclass/internal/ratelimit"
 	"github.com/liveclass/liveclass/internal/room"
 	"github.com/liveclass/liveclass/internal/sfu"
@@ -297,21 +298,8 @@ func (c *conn) writeLoop() {
 
 func (c *conn) pingLoop() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.h.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.h.cfg.PingInterval)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.abort(CloseTooSlow, "no answer to ping", false)
-				return
-			}
-		}
+	if keepalive.Run(c.ws, c.h.cfg.PingInterval, c.done) != nil {
+		c.abort(CloseTooSlow, "no answer to ping", false)
 	}
 }
 

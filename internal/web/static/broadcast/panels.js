@@ -258,6 +258,62 @@ export class Polls {
   }
 }
 
+/**
+ * The chat, polls and reactions panels of a page, fed from its audience
+ * connection. What a welcome and a pushed message mean to them is the
+ * same on the presenter and the viewer page; only what the page shows
+ * around them (the stream, moderation notices) is its own.
+ */
+export class Panels {
+  /**
+   * @param {Audience} audience
+   * @param {object} o
+   * @param {boolean} o.host whether to offer moderation, and creating and closing polls
+   * @param {() => string} o.you the reader's user ID
+   */
+  constructor(audience, o) {
+    this.chat = new Chat(audience, o);
+    this.polls = new Polls(audience, { host: o.host });
+    this.reactions = new Reactions();
+  }
+
+  /**
+   * Fills the panels from a welcome (the first one and each after a
+   * reconnect): the chat history, the polls and their results.
+   * @param {Msg} m
+   */
+  welcome(m) {
+    this.chat.reset(m.chat ?? []);
+    this.polls.reset(m.polls ?? [], m.results ?? []);
+  }
+
+  /**
+   * Shows a pushed message if it is one for the panels.
+   * @param {Msg} m
+   * @returns {boolean} whether it was
+   */
+  show(m) {
+    switch (m.type) {
+      case "chat":
+        this.chat.add(/** @type {any} */ (m));
+        return true;
+      case "chat.deleted":
+        this.chat.remove(m.id);
+        return true;
+      case "poll":
+        this.polls.set(m.poll);
+        return true;
+      case "poll.results":
+        this.polls.setResults(m);
+        return true;
+      case "reactions":
+        this.reactions.add(m.counts ?? {});
+        return true;
+    }
+    return false;
+  }
+}
+
 /** How many floating emoji at most per emoji per push. */
 const FLOAT_MAX = 6;
 

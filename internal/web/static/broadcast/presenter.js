@@ -8,7 +8,7 @@
 
 import { Audience } from "./audience.js";
 import { publish } from "./rtc.js";
-import { Chat, Polls, Reactions, ask, reason, sentence, socketURL } from "./panels.js";
+import { Panels, ask, reason, sentence, socketURL } from "./panels.js";
 import { byId, h, say } from "../live/dom.js";
 
 /** @typedef {import("./audience.js").Msg} Msg */
@@ -78,7 +78,7 @@ function main(root) {
       state: S,
       get pc() { return pub?.pc ?? null; },
       seen: () => [...audience.seen],
-      polls: () => [...polls.polls.values()],
+      polls: () => [...panels.polls.polls.values()],
     }),
   });
 
@@ -329,8 +329,7 @@ function main(root) {
     onWelcome: (m) => {
       fail("");
       S.you = m.you?.id ?? S.you;
-      chat.reset(m.chat ?? []);
-      polls.reset(m.polls ?? [], m.results ?? []);
+      panels.welcome(m);
       if (typeof m.viewers === "number") setViewers(m.viewers);
       if (m.stream) setStream(m.stream.state);
       if (m.health) serverHealth(m.health);
@@ -344,9 +343,7 @@ function main(root) {
       fail(error ? reason(error) : "The connection to the audience was closed. Reload the page.");
     },
   });
-  const chat = new Chat(audience, { host: true, you: () => S.you });
-  const polls = new Polls(audience, { host: true });
-  const reactions = new Reactions();
+  const panels = new Panels(audience, { host: true, you: () => S.you });
 
   byId("slow-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -358,22 +355,8 @@ function main(root) {
 
   /** @param {Msg} m */
   function handle(m) {
+    if (panels.show(m)) return;
     switch (m.type) {
-      case "chat":
-        chat.add(/** @type {any} */ (m));
-        return;
-      case "chat.deleted":
-        chat.remove(m.id);
-        return;
-      case "poll":
-        polls.set(m.poll);
-        return;
-      case "poll.results":
-        polls.setResults(m);
-        return;
-      case "reactions":
-        reactions.add(m.counts ?? {});
-        return;
       case "viewers":
         setViewers(m.count ?? 0);
         return;
@@ -387,7 +370,7 @@ function main(root) {
         /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.seconds);
         return;
       case "muted":
-        chat.setMuted(m.user, m.muted);
+        panels.chat.setMuted(m.user, m.muted);
         notice(m.muted ? `${nameOf(m.user)} is muted: they cannot chat.` : `${nameOf(m.user)} may chat again.`);
         return;
       case "banned":

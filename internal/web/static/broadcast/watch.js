@@ -6,7 +6,7 @@
 
 import { Audience } from "./audience.js";
 import { view, HTTPError } from "./rtc.js";
-import { Chat, Polls, Reactions, ask, reason, socketURL } from "./panels.js";
+import { Panels, ask, reason, socketURL } from "./panels.js";
 import { byId, say } from "../live/dom.js";
 
 /** @typedef {import("./audience.js").Msg} Msg */
@@ -83,8 +83,7 @@ function main(root) {
     onWelcome: (m) => {
       fail("");
       S.you = m.you?.id ?? S.you;
-      chat.reset(m.chat ?? []);
-      polls.reset(m.polls ?? [], m.results ?? []);
+      panels.welcome(m);
       if (typeof m.viewers === "number") setViewers(m.viewers);
       if (m.stream?.hls) S.hlsURL = m.stream.hls;
       if (m.stream) setStream(m.stream.state);
@@ -109,28 +108,12 @@ function main(root) {
       fail(code === 4003 || code === 4001 || code === 4004 ? `You cannot watch this class: ${why}` : why);
     },
   });
-  const chat = new Chat(audience, { host, you: () => S.you });
-  const polls = new Polls(audience, { host });
-  const reactions = new Reactions();
+  const panels = new Panels(audience, { host, you: () => S.you });
 
   /** @param {Msg} m */
   function handle(m) {
+    if (panels.show(m)) return;
     switch (m.type) {
-      case "chat":
-        chat.add(/** @type {any} */ (m));
-        return;
-      case "chat.deleted":
-        chat.remove(m.id);
-        return;
-      case "poll":
-        polls.set(m.poll);
-        return;
-      case "poll.results":
-        polls.setResults(m);
-        return;
-      case "reactions":
-        reactions.add(m.counts ?? {});
-        return;
       case "viewers":
         setViewers(m.count ?? 0);
         return;

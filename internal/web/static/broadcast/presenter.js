@@ -8,8 +8,9 @@
 
 import { Audience } from "./audience.js";
 import { publish } from "./rtc.js";
-import { Panels, ask, reason, sentence, socketURL } from "./panels.js";
-import { byId, h, say } from "../live/dom.js";
+import { Panels, ask, reason, socketURL } from "./panels.js";
+import { byId, say } from "../live/dom.js";
+import { failure, fillPicker, listMediaDevices, stopTrack } from "../live/devices.js";
 
 /** @typedef {import("./audience.js").Msg} Msg */
 
@@ -84,9 +85,6 @@ function main(root) {
 
   // ---------------------------------------------------------------- devices
 
-  /** @param {MediaStreamTrack | null} t */
-  const stopTrack = (t) => t?.stop();
-
   /** Asks for the chosen source and microphone, and shows them. */
   async function acquire() {
     /** @type {string[]} */
@@ -143,46 +141,28 @@ function main(root) {
    * @param {any} e
    */
   function deviceProblem(what, e) {
-    switch (e && e.name) {
-      case "NotAllowedError":
-      case "SecurityError":
+    // The classroom's words (devices.js) offer to join without the
+    // device; here there is nothing to join, and a screen has its own.
+    switch (failure(e)) {
+      case "blocked":
         return what === "screen"
           ? "Sharing the screen was refused or cancelled."
           : `Access to your ${what} is blocked. Allow it in your browser's site settings and reload the page.`;
-      case "NotFoundError":
-      case "OverconstrainedError":
+      case "missing":
         return `No ${what} was found.`;
-      case "NotReadableError":
+      case "busy":
         return `Your ${what} is in use by another program. Close it and try again.`;
     }
     return `Your ${what} could not be started (${e && e.message ? e.message : "unknown error"}).`;
   }
 
   async function listDevices() {
-    let devices = [];
-    try {
-      devices = await navigator.mediaDevices.enumerateDevices();
-    } catch {
-      return;
-    }
-    /**
-     * @param {HTMLSelectElement} sel
-     * @param {MediaDeviceKind} kind
-     * @param {MediaStreamTrack | null} current
-     * @param {string} noun
-     */
-    const fill = (sel, kind, current, noun) => {
-      const chosen = current?.getSettings().deviceId ?? sel.value;
-      sel.replaceChildren(h("option", { value: "", text: `Default ${noun}` }));
-      let n = 0;
-      for (const d of devices) {
-        if (d.kind !== kind || !d.deviceId) continue;
-        n++;
-        sel.append(h("option", { value: d.deviceId, text: d.label || `${sentence(noun)} ${n}`, selected: d.deviceId === chosen }));
-      }
-    };
-    if (sourceSelect.value === "camera") fill(cameraSelect, "videoinput", S.local.video, "camera");
-    fill(micSelect, "audioinput", S.local.mic, "microphone");
+    const found = await listMediaDevices();
+    if (!found) return;
+    // While the screen is sent, its track is no camera: the camera picker
+    // stays as it was.
+    if (sourceSelect.value === "camera") fillPicker(cameraSelect, found, "videoinput", S.local.video, "camera");
+    fillPicker(micSelect, found, "audioinput", S.local.mic, "microphone");
   }
 
   for (const sel of [sourceSelect, cameraSelect, micSelect]) sel.addEventListener("change", () => { acquire(); });

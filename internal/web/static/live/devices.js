@@ -2,7 +2,9 @@
 // The device check before joining: camera and microphone pickers, the
 // preview, the microphone level meter and the capture size; and asking
 // for a device again later (unmuting, starting the video), with the same
-// clear words when the browser refuses.
+// clear words when the browser refuses. The presenter page of a broadcast
+// class picks its devices with the same helpers (stopTrack, failure,
+// listMediaDevices, fillPicker), in its own words.
 
 import { byId, h, sentence } from "./dom.js";
 
@@ -18,7 +20,7 @@ export function stopTrack(t) {
  * @param {any} e
  * @returns {"blocked" | "missing" | "busy" | ""}
  */
-function failure(e) {
+export function failure(e) {
   switch (e && e.name) {
     case "NotAllowedError":
     case "SecurityError":
@@ -52,6 +54,40 @@ export function deviceProblem(kinds, e) {
       return `Your ${what} ${both ? "are" : "is"} in use by another program. Close it and reload the page.`;
   }
   return `Your ${what} could not be started (${e && e.message ? e.message : "unknown error"}).`;
+}
+
+/**
+ * The cameras and microphones the browser lists; null when it will not
+ * list them, and the pickers are best left as they are.
+ * @returns {Promise<MediaDeviceInfo[] | null>}
+ */
+export async function listMediaDevices() {
+  try {
+    return await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Fills a device picker from the listed devices, keeping it on the device
+ * in use (or the one chosen before). Devices without labels (no
+ * permission yet) are numbered instead.
+ * @param {HTMLSelectElement} sel
+ * @param {MediaDeviceInfo[]} found
+ * @param {MediaDeviceKind} kind
+ * @param {MediaStreamTrack | null} current
+ * @param {string} noun
+ */
+export function fillPicker(sel, found, kind, current, noun) {
+  const chosen = current?.getSettings().deviceId ?? sel.value;
+  sel.replaceChildren(h("option", { value: "", text: `Default ${noun}` }));
+  let n = 0;
+  for (const d of found) {
+    if (d.kind !== kind || !d.deviceId) continue;
+    n++;
+    sel.append(h("option", { value: d.deviceId, text: d.label || `${sentence(noun)} ${n}`, selected: d.deviceId === chosen }));
+  }
 }
 
 /**
@@ -117,30 +153,10 @@ export function devices(app, onJoin) {
   }
 
   async function listDevices() {
-    let found = [];
-    try {
-      found = await navigator.mediaDevices.enumerateDevices();
-    } catch {
-      return;
-    }
-    /**
-     * @param {HTMLSelectElement} sel
-     * @param {MediaDeviceKind} kind
-     * @param {MediaStreamTrack | null} current
-     * @param {string} noun
-     */
-    const fill = (sel, kind, current, noun) => {
-      const chosen = current?.getSettings().deviceId ?? sel.value;
-      sel.replaceChildren(h("option", { value: "", text: `Default ${noun}` }));
-      let n = 0;
-      for (const d of found) {
-        if (d.kind !== kind || !d.deviceId) continue;
-        n++;
-        sel.append(h("option", { value: d.deviceId, text: d.label || `${sentence(noun)} ${n}`, selected: d.deviceId === chosen }));
-      }
-    };
-    fill(cameraSelect, "videoinput", S.local.camera, "camera");
-    fill(micSelect, "audioinput", S.local.mic, "microphone");
+    const found = await listMediaDevices();
+    if (!found) return;
+    fillPicker(cameraSelect, found, "videoinput", S.local.camera, "camera");
+    fillPicker(micSelect, found, "audioinput", S.local.mic, "microphone");
   }
 
   /** Runs the microphone level meter (WebAudio) while the device check shows. */

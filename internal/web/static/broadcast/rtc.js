@@ -105,8 +105,11 @@ function prefer(t, kind, mime) {
   if (first.length) t.setCodecPreferences([...first, ...rest]);
 }
 
-/** A stream sent over WHIP. */
-export class Publish {
+/**
+ * A WHIP or WHEP session: the peer connection and the resource the server
+ * made for it. Both protocols end a session alike.
+ */
+class Session {
   /**
    * @param {RTCPeerConnection} pc
    * @param {string} resource
@@ -118,16 +121,20 @@ export class Publish {
     this.token = token;
   }
 
-  /** Stops the stream: DELETE on the resource, then close. */
+  /** Ends the session: close, then DELETE on the resource. */
   async stop() {
     this.pc.close();
     try {
       await fetch(this.resource, { method: "DELETE", headers: { Authorization: `Bearer ${this.token}` } });
     } catch {
-      // Closing the connection stops the stream too; DELETE only says so sooner.
+      // The server notices the closed connection by itself; DELETE only
+      // tells it sooner.
     }
   }
+}
 
+/** A stream sent over WHIP. */
+export class Publish extends Session {
   /**
    * What the page sends now: bitrate (bits/s) and frame rate of the top
    * layer sent, frames the camera gave that were never encoded, and the
@@ -190,8 +197,8 @@ export async function publish(endpoint, token, video, audio) {
   }
 }
 
-/** A WHEP playback session. */
-export class View {
+/** A WHEP playback session; stop ends playback. */
+export class View extends Session {
   /**
    * @param {RTCPeerConnection} pc
    * @param {string} resource
@@ -199,20 +206,8 @@ export class View {
    * @param {MediaStream} stream
    */
   constructor(pc, resource, token, stream) {
-    this.pc = pc;
-    this.resource = resource;
-    this.token = token;
+    super(pc, resource, token);
     this.stream = stream;
-  }
-
-  /** Ends playback. */
-  async stop() {
-    this.pc.close();
-    try {
-      await fetch(this.resource, { method: "DELETE", headers: { Authorization: `Bearer ${this.token}` } });
-    } catch {
-      // The server notices the closed connection by itself.
-    }
   }
 
   /**

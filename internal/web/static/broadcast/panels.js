@@ -4,7 +4,7 @@
 // aggregated reactions. What people typed is always set as text, never
 // parsed as HTML.
 
-import { byId, h, say } from "../live/dom.js";
+import { byId, h, reason, say } from "../live/dom.js";
 
 /**
  * @typedef {import("./audience.js").Audience} Audience
@@ -13,14 +13,6 @@ import { byId, h, say } from "../live/dom.js";
  * @typedef {{id: string, question: string, options: string[], multiple: boolean, closed: boolean, yourVote?: number[] | null}} Poll
  * @typedef {{poll: string, counts: number[], voters: number}} Results
  */
-
-/** @param {any} e */
-export const reason = (e) => sentence(e && typeof e.message === "string" ? e.message : "Something went wrong.");
-
-/** @param {string} s */
-export function sentence(s) {
-  return s ? s[0].toUpperCase() + s.slice(1) : s;
-}
 
 /**
  * Sends a request, showing a refusal in errEl.

@@ -8,8 +8,8 @@
 
 import { Audience } from "./audience.js";
 import { publish } from "./rtc.js";
-import { Panels, ask, reason, socketURL } from "./panels.js";
-import { byId, say } from "../live/dom.js";
+import { Panels, ask, socketURL } from "./panels.js";
+import { byId, reason, say } from "../live/dom.js";
 import { failure, fillPicker, listMediaDevices, stopTrack } from "../live/devices.js";
 
 /** @typedef {import("./audience.js").Msg} Msg */

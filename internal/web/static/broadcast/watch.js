@@ -6,8 +6,8 @@
 
 import { Audience } from "./audience.js";
 import { view, HTTPError } from "./rtc.js";
-import { Panels, ask, reason, socketURL } from "./panels.js";
-import { byId, say } from "../live/dom.js";
+import { Panels, ask, socketURL } from "./panels.js";
+import { byId, reason, say } from "../live/dom.js";
 
 /** @typedef {import("./audience.js").Msg} Msg */
 /** @typedef {"offline" | "live" | "reconnecting" | "ended"} StreamState */

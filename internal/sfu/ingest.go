@@ -169,20 +169,7 @@ func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { ing.conn.change(s) })
 
 	ss.mu.Lock()
-	old := ss.ingests[p]
-	ss.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	ss.mu.Lock()
-	if old := ss.ingests[p]; old != nil {
-		// A concurrent publish of the same participant won; this one
-		// replaces it as well.
-		ss.mu.Unlock()
-		old.Close()
-		ss.mu.Lock()
-	}
-	ss.ingests[p] = ing
+	replaceLocked(ss, ss.ingests, p, ing)
 	ss.mu.Unlock()
 
 	answer, err := answerOffer(pc, offerSDP, webrtc.RTPTransceiverDirectionRecvonly)

@@ -66,19 +66,26 @@ func (ss *Session) join(p ParticipantID, sig Signaller) (*Peer, error) {
 		return nil, err
 	}
 	ss.mu.Lock()
-	if old := ss.peers[p]; old != nil {
-		// A concurrent join of the same participant won; this one
-		// replaces it as well.
-		ss.mu.Unlock()
-		old.Close()
-		ss.mu.Lock()
-	}
-	ss.peers[p] = peer
+	replaceLocked(ss, ss.peers, p, peer)
 	ss.startTickerLocked()
 	ss.reconcileLocked(peer)
 	ss.mu.Unlock()
 	peer.start()
 	return peer, nil
+}
+
+// replaceLocked makes v participant p's entry in m (ss.peers or
+// ss.ingests), closing the one there now: an earlier connection of the
+// same participant, or a concurrent join or publish of it that won the
+// race, is replaced. ss.mu is held, and released while the old one
+// closes (its Close takes ss.mu).
+func replaceLocked[V interface{ Close() }](ss *Session, m map[ParticipantID]V, p ParticipantID, v V) {
+	if old, ok := m[p]; ok {
+		ss.mu.Unlock()
+		old.Close()
+		ss.mu.Lock()
+	}
+	m[p] = v
 }
 
 // leave removes peer from the session and unpublishes its tracks. It

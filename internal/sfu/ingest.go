@@ -369,17 +369,11 @@ func (ing *Ingest) Stats() IngestStats {
 func (ing *Ingest) Close() {
 	ing.closing.Do(func() {
 		ss := ing.ss
-		var gone []TrackInfo
 		ss.mu.Lock()
 		if ss.ingests[ing.id] == ing {
 			delete(ss.ingests, ing.id)
 		}
-		for id, t := range ss.tracks {
-			if t.ing == ing {
-				delete(ss.tracks, id)
-				gone = append(gone, t.info)
-			}
-		}
+		gone := ss.dropTracksLocked(publisher{ing: ing, id: ing.id})
 		if len(gone) > 0 {
 			for _, o := range ss.peers {
 				ss.reconcileLocked(o)

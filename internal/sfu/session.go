@@ -91,17 +91,11 @@ func replaceLocked[V interface{ Close() }](ss *Session, m map[ParticipantID]V, p
 // leave removes peer from the session and unpublishes its tracks. It
 // returns the events to report.
 func (ss *Session) leave(peer *Peer) {
-	var gone []TrackInfo
 	ss.mu.Lock()
 	if ss.peers[peer.id] == peer {
 		delete(ss.peers, peer.id)
 	}
-	for id, t := range ss.tracks {
-		if t.owner == peer {
-			delete(ss.tracks, id)
-			gone = append(gone, t.info)
-		}
-	}
+	gone := ss.dropTracksLocked(publisher{peer: peer, id: peer.id})
 	peer.mu.Lock()
 	peer.closed = true
 	peer.releaseAllLocked()
@@ -119,6 +113,20 @@ func (ss *Session) leave(peer *Peer) {
 	for _, t := range gone {
 		ss.srv.events.TrackUnpublished(ss.class, t)
 	}
+}
+
+// dropTracksLocked forgets the tracks pub published, for a Peer that
+// leaves or an Ingest that closes, and returns them: the caller brings
+// the consumers in line and reports them unpublished.
+func (ss *Session) dropTracksLocked(pub publisher) []TrackInfo {
+	var gone []TrackInfo
+	for id, t := range ss.tracks {
+		if pub.owns(t) {
+			delete(ss.tracks, id)
+			gone = append(gone, t.info)
+		}
+	}
+	return gone
 }
 
 // dropIfIdle forgets the session when nobody is in it and it holds no

@@ -39,6 +39,7 @@ import (
 	"github.com/liveclass/liveclass/internal/jointoken"
 	"github.com/liveclass/liveclass/internal/sfu"
 	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/webrtc/v4"
 )
 
 // Media is what the service needs of the media server (*sfu.Server, through
@@ -62,6 +63,13 @@ type Ingest interface {
 	// Connected reports whether ICE is connected now.
 	Connected() bool
 	Stats() sfu.IngestStats
+}
+
+// ICEServerLister is a Media that hands clients STUN and TURN servers
+// (the embedded TURN server); WHIP and WHEP answers carry them in Link
+// headers.
+type ICEServerLister interface {
+	ICEServers() []webrtc.ICEServer
 }
 
 // Keyframer is a Media that can ask a track's publisher for a keyframe;

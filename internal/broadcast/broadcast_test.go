@@ -170,11 +170,38 @@ func TestHostTokenPublishes(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.class(store.ServiceIVS)
 	p := e.newPublisher("video/VP8")
-	mustStatus(t, "publish with the host token", e.publish(p, c.ID, e.token(e.mentor, c)), 201, "")
+	r := e.publish(p, c.ID, e.token(e.mentor, c))
+	mustStatus(t, "publish with the host token", r, 201, "")
+	if links := r.header.Values("Link"); len(links) != 0 {
+		t.Errorf("Link headers %q without any ICE server", links)
+	}
 	waitFor(t, "live in VP8", func() bool {
 		s := e.aud.state(c.ID)
 		return s.State == audience.StateLive && s.Codec == "video/VP8"
 	})
+}
+
+// TestAnswersCarryICEServers: with the embedded TURN server on, WHIP and
+// WHEP answers name it in Link headers (RFC 9725 §4.6), credentials
+// included, so that an encoder behind a firewall can relay unconfigured.
+func TestAnswersCarryICEServers(t *testing.T) {
+	e := newEnv(t, envOptions{turn: true})
+	c := e.class(store.ServiceIVS)
+	key := e.key(c)
+	p := e.newPublisher("video/VP8")
+	r := e.publish(p, c.ID, key.Secret)
+	mustStatus(t, "publish", r, 201, "")
+	v := e.newViewer()
+	w := e.view(v, c.ID, e.token(e.student, c))
+	mustStatus(t, "view", w, 201, "")
+	for name, res := range map[string]httpResult{"WHIP": r, "WHEP": w} {
+		links := res.header.Values("Link")
+		if len(links) != 1 || !strings.HasPrefix(links[0], "<turn:") ||
+			!strings.Contains(links[0], `rel="ice-server"`) || !strings.Contains(links[0], `username="relay"`) ||
+			!strings.Contains(links[0], `credential="s3cret"; credential-type="password"`) {
+			t.Errorf("%s answer's Link headers = %q, want the TURN server with its credential", name, links)
+		}
+	}
 }
 
 // TestWHEPViewers checks viewer tokens, that viewers receive the

@@ -55,6 +55,7 @@ type env struct {
 
 type envOptions struct {
 	maxViewers int
+	turn       bool // start the media server's embedded TURN server
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -101,7 +102,11 @@ func newEnv(t *testing.T, opt envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.media, err = sfu.New(sfu.Config{IncludeLoopback: true, Events: e.svc.Events(nil), Logger: log})
+	mcfg := sfu.Config{IncludeLoopback: true, Events: e.svc.Events(nil), Logger: log}
+	if opt.turn {
+		mcfg.TURN = &sfu.TURNConfig{Username: "relay", Password: "s3cret"}
+	}
+	e.media, err = sfu.New(mcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

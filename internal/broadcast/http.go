@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,7 +132,24 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, method string) (
 
 // writeAnswer answers a session's offer: the SDP answer, and the resource
 // URL that a DELETE ends the session at.
-func writeAnswer(w http.ResponseWriter, location, answer string) {
+func writeAnswer(w http.ResponseWriter, m Media, location, answer string) {
+	// RFC 9725 §4.6: the ICE servers (the embedded TURN server) go with
+	// the answer, so that an encoder on a network that blocks UDP to the
+	// media port can relay without being configured for it.
+	if l, ok := m.(ICEServerLister); ok {
+		for _, srv := range l.ICEServers() {
+			for _, u := range srv.URLs {
+				v := "<" + u + `>; rel="ice-server"`
+				if srv.Username != "" {
+					v += "; username=" + strconv.Quote(srv.Username)
+				}
+				if cred, ok := srv.Credential.(string); ok && cred != "" {
+					v += "; credential=" + strconv.Quote(cred) + `; credential-type="password"`
+				}
+				w.Header().Add("Link", v)
+			}
+		}
+	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", location)
 	w.Header().Set("Cache-Control", "no-store")
@@ -337,7 +355,7 @@ func (s *Service) whipSession(w http.ResponseWriter, r *http.Request) {
 		<-ing.Done()
 		ch.do(func() { ch.publisherGone(p) })
 	}()
-	writeAnswer(w, WHIPPath+string(class)+"/"+p.id, answer)
+	writeAnswer(w, m, WHIPPath+string(class)+"/"+p.id, answer)
 }
 
 // holds reports whether publisher p still holds its channel: its offer is
@@ -461,7 +479,7 @@ func (s *Service) whepSession(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}()
-	writeAnswer(w, WHEPPath+string(class)+"/"+v.id, answer)
+	writeAnswer(w, m, WHEPPath+string(class)+"/"+v.id, answer)
 }
 
 // whepResource is /whep/{class}/{resource}: DELETE ends the viewer.

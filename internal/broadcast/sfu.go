@@ -5,6 +5,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/sfu"
 	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/webrtc/v4"
 )
 
 // SFU is the media server as the service uses it.
@@ -37,3 +38,6 @@ func (m sfuMedia) Tap(class store.ClassID, t sfu.TrackID, w io.Writer) (func(), 
 func (m sfuMedia) RequestKeyframe(class store.ClassID, t sfu.TrackID) {
 	m.s.RequestKeyframe(class, t)
 }
+
+// ICEServers makes the media server an ICEServerLister.
+func (m sfuMedia) ICEServers() []webrtc.ICEServer { return m.s.ICEServers() }

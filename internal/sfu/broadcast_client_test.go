@@ -91,29 +91,9 @@ func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID
 		if w.opus, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", string(name)); err != nil {
 			t.Fatal(err)
 		}
-		for _, tr := range []webrtc.TrackLocal{w.h264, w.opus} {
-			if _, err := c.pub.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		addSendonly(t, c.pub, w.h264, w.opus)
 	}
-	offer, err := c.pub.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(c.pub)
-	if err := c.pub.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	ing, answer, err := srv.Ingest(class, name, c.pub.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.ing = ing
-	if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	w.ing = negotiate(t, c.pub, func(offer string) (*Ingest, string, error) { return srv.Ingest(class, name, offer) })
 	waitFor(t, string(name)+" publisher connected", func() bool {
 		return c.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
@@ -139,6 +119,53 @@ func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID
 	}
 	t.Cleanup(w.close)
 	return w
+}
+
+// addSendonly adds a send-only m-line for each track, as a WHIP client's
+// offer has.
+func addSendonly(t testing.TB, pc *webrtc.PeerConnection, tracks ...webrtc.TrackLocal) {
+	t.Helper()
+	for _, tr := range tracks {
+		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// addRecvAudioVideo adds the receive-only audio and video m-lines of a
+// WHEP viewer's offer.
+func addRecvAudioVideo(t testing.TB, pc *webrtc.PeerConnection) {
+	t.Helper()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// negotiate makes pc's offer with every candidate in it (WHIP and WHEP
+// clients do not trickle), has the server answer it through answer
+// (Server.Ingest or Server.View, as the HTTP endpoints call them), applies
+// the answer, and returns the server's side of the connection.
+func negotiate[T any](t testing.TB, pc *webrtc.PeerConnection, answer func(offer string) (T, string, error)) T {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	conn, sdp, err := answer(pc.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // readH264PLI turns keyframe requests into an IDR.
@@ -268,29 +295,9 @@ func viewWHEP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, n
 	if w.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := w.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addRecvAudioVideo(t, w.pc)
 	w.pc.OnTrack(w.onTrack)
-	offer, err := w.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(w.pc)
-	if err := w.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	v, answer, err := srv.View(class, name, w.pc.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.v = v
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(class, name, offer) })
 	w.wg.Go(w.sendREMB)
 	t.Cleanup(w.close)
 	return w
@@ -443,26 +450,9 @@ func publishWHIPOneLayer(t testing.TB, srv *Server, api *webrtc.API, class store
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.pub.AddTransceiverFromTrack(cam, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := c.pub.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(c.pub)
-	if err := c.pub.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	ing, answer, err := srv.Ingest(class, name, c.pub.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &whipPub{client: c, ing: ing}
-	if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	addSendonly(t, c.pub, cam)
+	w := &whipPub{client: c}
+	w.ing = negotiate(t, c.pub, func(offer string) (*Ingest, string, error) { return srv.Ingest(class, name, offer) })
 	c.wg.Go(func() {
 		var src vp8Source
 		tick := time.NewTicker(time.Second / 60)

@@ -421,28 +421,11 @@ func TestIngestNamesTracksByMline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
+		addSendonly(t, pc, tr)
 		tracks = append(tracks, tr)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	ing, answer, err := srv.Ingest(broadcastClass, "host", pc.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ing := negotiate(t, pc, func(offer string) (*Ingest, string, error) { return srv.Ingest(broadcastClass, "host", offer) })
 	defer ing.Close()
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
 	v := viewWHEP(t, srv, api, broadcastClass, "v")
 	done := make(chan struct{})
 	var wg sync.WaitGroup

@@ -60,11 +60,7 @@ func viewRecordingReports(t *testing.T, srv *Server, name ParticipantID) *srView
 	if w.pc, err = newClientAPI(t).NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := w.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addRecvAudioVideo(t, w.pc)
 	w.pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		ssrc, clock := uint32(remote.SSRC()), remote.Codec().ClockRate
 		w.wg.Go(func() {
@@ -98,23 +94,7 @@ func viewRecordingReports(t *testing.T, srv *Server, name ParticipantID) *srView
 			w.mu.Unlock()
 		}
 	})
-	offer, err := w.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(w.pc)
-	if err := w.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	v, answer, err := srv.View(broadcastClass, name, w.pc.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.v = v
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(broadcastClass, name, offer) })
 	t.Cleanup(func() {
 		_ = w.pc.Close()
 		w.wg.Wait()
@@ -230,27 +210,8 @@ func publishSlowH264(t *testing.T, srv *Server, api *webrtc.API, frameEvery time
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tr := range []webrtc.TrackLocal{video, audio} {
-		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	ing, answer, err := srv.Ingest(broadcastClass, "host", pc.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	addSendonly(t, pc, video, audio)
+	ing := negotiate(t, pc, func(offer string) (*Ingest, string, error) { return srv.Ingest(broadcastClass, "host", offer) })
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	send := func(tr *webrtc.TrackLocalStaticSample, every time.Duration, frame func(n int) []byte) {

@@ -48,10 +48,7 @@ type whipPub struct {
 // starts sending.
 func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, origin byte, mode whipMode) *whipPub {
 	t.Helper()
-	c := &client{
-		t: t, name: name, origin: origin, done: make(chan struct{}),
-		mapping: map[string]TrackID{}, got: map[string]*received{}, byOrig: map[byte]int{}, drop: map[uint16]bool{},
-	}
+	c := newTestClient(t, name, origin)
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -59,31 +56,8 @@ func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID
 	w := &whipPub{client: c}
 	switch mode {
 	case whipVP8Simulcast:
-		for _, rid := range rids {
-			tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", string(name), webrtc.WithRTPStreamID(rid))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.cams = append(c.cams, tr)
-		}
-		s, err := c.pub.AddTrack(c.cams[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tr := range c.cams[1:] {
-			if err := s.AddEncoding(tr); err != nil {
-				t.Fatal(err)
-			}
-		}
-		c.camSender = s
-		mic, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", string(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.mic = mic
-		if _, err := c.pub.AddTrack(mic); err != nil {
-			t.Fatal(err)
-		}
+		c.addCamera()
+		c.addMic()
 	case whipH264:
 		if w.h264, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "camera", string(name)); err != nil {
 			t.Fatal(err)
@@ -97,24 +71,20 @@ func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID
 	waitFor(t, string(name)+" publisher connected", func() bool {
 		return c.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
-	for _, tr := range c.pub.GetTransceivers() {
-		sender, mid := tr.Sender(), tr.Mid()
-		switch {
-		case sender == nil:
-		case mode == whipVP8Simulcast && sender == c.camSender:
-			for i, rid := range rids {
-				c.wantKey[i].Store(true)
-				c.wg.Go(func() { c.readPLI(sender, rid, i) })
-				c.wg.Go(func() { c.sendVideo(sender, mid, i) })
+	switch mode {
+	case whipVP8Simulcast:
+		c.startSending()
+	case whipH264:
+		for _, tr := range c.pub.GetTransceivers() {
+			switch sender := tr.Sender(); {
+			case sender == nil:
+			case tr.Kind() == webrtc.RTPCodecTypeVideo:
+				w.h264Key.Store(true)
+				c.wg.Go(func() { w.readH264PLI(sender) })
+				c.wg.Go(w.sendH264)
+			default:
+				c.wg.Go(w.sendOpus)
 			}
-		case mode == whipVP8Simulcast && tr.Kind() == webrtc.RTPCodecTypeAudio:
-			c.wg.Go(func() { c.sendAudio(sender, mid) })
-		case mode == whipH264 && tr.Kind() == webrtc.RTPCodecTypeVideo:
-			w.h264Key.Store(true)
-			c.wg.Go(func() { w.readH264PLI(sender) })
-			c.wg.Go(w.sendH264)
-		case mode == whipH264:
-			c.wg.Go(w.sendOpus)
 		}
 	}
 	t.Cleanup(w.close)
@@ -441,7 +411,7 @@ func checkContinuous(t testing.TB, what string, seqs []uint16) {
 // stops, leaving the forwarding to the caller.
 func publishWHIPOneLayer(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, frames int) *whipPub {
 	t.Helper()
-	c := &client{t: t, name: name, done: make(chan struct{})}
+	c := newTestClient(t, name, 0)
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)

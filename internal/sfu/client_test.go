@@ -155,13 +155,20 @@ func newClientAPI(t testing.TB) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 }
 
+// newTestClient returns a client without connections whose packets carry
+// origin.
+func newTestClient(t testing.TB, name ParticipantID, origin byte) *client {
+	return &client{
+		t: t, name: name, origin: origin, done: make(chan struct{}),
+		mapping: map[string]TrackID{}, got: map[string]*received{}, byOrig: map[byte]int{}, drop: map[uint16]bool{},
+	}
+}
+
 // join connects a client to the class; it publishes nothing yet.
 func join(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, origin byte) *client {
 	t.Helper()
-	c := &client{
-		t: t, name: name, origin: origin, sig: newQueue(), done: make(chan struct{}),
-		mapping: map[string]TrackID{}, got: map[string]*received{}, byOrig: map[byte]int{}, drop: map[uint16]bool{},
-	}
+	c := newTestClient(t, name, origin)
+	c.sig = newQueue()
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -304,33 +311,10 @@ func (c *client) publish(camera, mic bool) {
 	t := c.t
 	var specs []PublishedTrack
 	if camera {
-		for _, rid := range rids {
-			tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", string(c.name), webrtc.WithRTPStreamID(rid))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.cams = append(c.cams, tr)
-		}
-		s, err := c.pub.AddTrack(c.cams[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tr := range c.cams[1:] {
-			if err := s.AddEncoding(tr); err != nil {
-				t.Fatal(err)
-			}
-		}
-		c.camSender = s
+		c.addCamera()
 	}
 	if mic {
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", string(c.name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.mic = tr
-		if _, err := c.pub.AddTrack(tr); err != nil {
-			t.Fatal(err)
-		}
+		c.addMic()
 	}
 	offer, err := c.pub.CreateOffer(nil)
 	if err != nil {
@@ -353,18 +337,59 @@ func (c *client) publish(camera, mic bool) {
 	waitFor(t, string(c.name)+" publisher connected", func() bool {
 		return c.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
-	for _, tr := range c.pub.GetTransceivers() {
-		if tr.Sender() == nil {
-			continue
+	c.startSending()
+}
+
+// addCamera adds the camera to the publisher connection in three VP8
+// simulcast layers on one m-line, as Chromium offers it.
+func (c *client) addCamera() {
+	t := c.t
+	for _, rid := range rids {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", string(c.name), webrtc.WithRTPStreamID(rid))
+		if err != nil {
+			t.Fatal(err)
 		}
+		c.cams = append(c.cams, tr)
+	}
+	s, err := c.pub.AddTrack(c.cams[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range c.cams[1:] {
+		if err := s.AddEncoding(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.camSender = s
+}
+
+// addMic adds the Opus microphone to the publisher connection.
+func (c *client) addMic() {
+	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", string(c.name))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mic = tr
+	if _, err := c.pub.AddTrack(tr); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// startSending starts what addCamera and addMic added, once the publisher
+// connection is up: each camera layer with its reader of keyframe
+// requests, and the microphone.
+func (c *client) startSending() {
+	for _, tr := range c.pub.GetTransceivers() {
 		sender, mid := tr.Sender(), tr.Mid()
-		if sender == c.camSender {
+		switch {
+		case sender == nil:
+		case sender == c.camSender:
 			for i, rid := range rids {
 				c.wantKey[i].Store(true)
 				c.wg.Go(func() { c.readPLI(sender, rid, i) })
 				c.wg.Go(func() { c.sendVideo(sender, mid, i) })
 			}
-		} else if tr.Kind() == webrtc.RTPCodecTypeAudio {
+		case tr.Kind() == webrtc.RTPCodecTypeAudio:
 			c.wg.Go(func() { c.sendAudio(sender, mid) })
 		}
 	}

@@ -152,6 +152,11 @@ type Options struct {
 	// SendQueue is how many messages may wait for one viewer; more are
 	// dropped (256).
 	SendQueue int
+	// MaxPerUser is how many audience connections one user may hold in a
+	// class at once (5): a few tabs and devices, not an unbounded number
+	// from one account. A connection beyond it replaces that user's
+	// oldest one.
+	MaxPerUser int
 	// Coalesce is the least time between two frames to one viewer:
 	// messages that come closer together wait for the rest of it and go
 	// out in one frame, so that a busy class costs each viewer far fewer
@@ -199,6 +204,7 @@ func (o *Options) defaults() error {
 	setDur(&o.PingInterval, 15*time.Second)
 	setDur(&o.WriteTimeout, 10*time.Second)
 	setInt(&o.SendQueue, 256)
+	setInt(&o.MaxPerUser, 5)
 	setDur(&o.SlowTimeout, 5*time.Second)
 	if o.Coalesce == 0 {
 		o.Coalesce = 20 * time.Millisecond

@@ -383,6 +383,33 @@ func TestViewerCount(t *testing.T) {
 	}
 }
 
+// TestConnectionsPerUser: one account holds at most MaxPerUser audience
+// connections in a class; one more sends the oldest away ("replaced",
+// close 4011), and the user still counts as one viewer.
+func TestConnectionsPerUser(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	stu := e.user("tabs", store.RoleStudent)
+	tok := e.token(e.class, stu, jointoken.RoleAttendee, nil)
+	var tabs []*client
+	for range 5 {
+		c, _ := e.join(tok)
+		tabs = append(tabs, c)
+	}
+	sixth, _ := e.join(tok)
+	tabs[0].wait(TypeReplaced, func(msg) bool { return true })
+	if code := tabs[0].closed(); code != CloseReplaced {
+		t.Fatalf("the oldest connection closed with %d, want %d", code, CloseReplaced)
+	}
+	// The others stay: a chat message reaches the second and the newest.
+	if err := sixth.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"chat","id":1,"text":"still here"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{tabs[1], sixth} {
+		c.wait(TypeChat, func(m msg) bool { return m.str("text") == "still here" })
+	}
+	eventually(t, "one viewer for one user", func() bool { return e.hub.Viewers(e.class.ID) == 1 })
+}
+
 func TestStreamHealthAndEnd(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))

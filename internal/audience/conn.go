@@ -57,6 +57,7 @@ type conn struct {
 	behind atomic.Int64
 
 	bucket ratelimit.Bucket // the reader's own
+	seq    uint64           // order of joining the hall; guarded by the hall's lock
 }
 
 func newConn(h *Hub, ws *websocket.Conn) *conn {
@@ -133,6 +134,13 @@ func (c *conn) finish(data []byte, code websocket.StatusCode, reason string) {
 	}
 	c.last = &final{data: data, code: code, reason: reason}
 	close(c.lastSet)
+}
+
+// closing reports whether the connection has been told its last message.
+func (c *conn) closing() bool {
+	c.lastMu.Lock()
+	defer c.lastMu.Unlock()
+	return c.last != nil
 }
 
 // abort ends the connection now, without a close handshake: the client

@@ -27,6 +27,7 @@ type hall struct {
 	conns  map[*conn]struct{}
 	hosts  map[*conn]struct{}
 	users  map[store.UserID]int // open connections per user
+	joins  uint64               // connections that joined so far, numbering them
 	ended  bool
 	stream StreamState
 	health *Health // the last, for hosts who join
@@ -174,6 +175,11 @@ func (hl *hall) add(c *conn) error {
 		return errInternal
 	}
 	c.send(b)
+	if hl.users[c.user] >= hl.h.opt.MaxPerUser {
+		hl.replaceOldestLocked(c.user)
+	}
+	hl.joins++
+	c.seq = hl.joins
 	hl.conns[c] = struct{}{}
 	if c.host {
 		hl.hosts[c] = struct{}{}
@@ -181,6 +187,23 @@ func (hl *hall) add(c *conn) error {
 	hl.users[c.user]++
 	c.joined.Store(true)
 	return nil
+}
+
+// replaceOldestLocked sends away the user's connection that joined first,
+// to make room for a new one. It leaves the hall as any other does, when
+// its reader ends.
+func (hl *hall) replaceOldestLocked(user store.UserID) {
+	var oldest *conn
+	for o := range hl.conns {
+		if o.user == user && !o.closing() && (oldest == nil || o.seq < oldest.seq) {
+			oldest = o
+		}
+	}
+	if oldest == nil {
+		return
+	}
+	msg, _ := hl.encode(bareOut{Type: TypeReplaced})
+	oldest.finish(msg, CloseReplaced, "replaced by a newer connection of the same user")
 }
 
 // remove takes c out of the hall.

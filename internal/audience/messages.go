@@ -37,6 +37,7 @@ const (
 	CloseTooSlow     websocket.StatusCode = 4008
 	CloseBanned      websocket.StatusCode = 4009
 	CloseEnded       websocket.StatusCode = 4010
+	CloseReplaced    websocket.StatusCode = 4011
 	CloseRateLimited websocket.StatusCode = 4029
 )
 
@@ -66,6 +67,7 @@ const (
 	TypeHealth      = "health"
 	TypeEnd         = "end"
 	TypeEnded       = "ended"
+	TypeReplaced    = "replaced"
 	TypePing        = "ping"
 )
 

@@ -320,6 +320,7 @@ function main(root) {
     onClosed: ({ code, error }) => {
       if (S.ended) return;
       if (code === 4010) return ended();
+      if (code === 4011) return fail("Your account opened this class in too many tabs or devices; this page's chat and moderation were closed. Reload it to take them back.");
       fail(error ? reason(error) : "The connection to the audience was closed. Reload the page.");
     },
   });

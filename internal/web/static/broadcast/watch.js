@@ -104,6 +104,11 @@ function main(root) {
         stateEl.hidden = false;
         return fail("A host has removed you from this class.");
       }
+      if (code === 4011) {
+        // Too many tabs of one account: the newest ones keep the class.
+        stopPlayer();
+        return fail("This class is open in too many of your tabs or devices; this one was closed. Reload it to watch here.");
+      }
       const why = error ? reason(error) : "The chat connection was closed.";
       fail(code === 4003 || code === 4001 || code === 4004 ? `You cannot watch this class: ${why}` : why);
     },

@@ -232,18 +232,7 @@ func TestTap(t *testing.T) {
 	if _, err := srv.Tap(broadcastClass, "host/camera", &tapRecorder{}); !apperr.Is(err, apperr.NotFound) {
 		t.Fatalf("tap of an unpublished track: %v, want NotFound", err)
 	}
-	pub := publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
-	waitFor(t, "camera published", func() bool {
-		ss, _ := srv.Session(broadcastClass)
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		return ss.tracks["host/camera"] != nil
-	})
-	rec := &tapRecorder{}
-	stop, err := srv.Tap(broadcastClass, "host/camera", rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, rec, stop := tapCamera(t, srv, api)
 	defer stop()
 	waitFor(t, "tapped packets", func() bool { return rec.len() > 100 })
 	pub.close()
@@ -265,6 +254,25 @@ func TestTap(t *testing.T) {
 	checkContinuous(t, "tap", rec.seqs)
 }
 
+// tapCamera publishes host's camera in VP8 simulcast and, once it is
+// published, taps it into rec until stop.
+func tapCamera(t *testing.T, srv *Server, api *webrtc.API) (pub *whipPub, rec *tapRecorder, stop func()) {
+	t.Helper()
+	pub = publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
+	waitFor(t, "camera published", func() bool {
+		ss, _ := srv.Session(broadcastClass)
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.tracks["host/camera"] != nil
+	})
+	rec = &tapRecorder{}
+	stop, err := srv.Tap(broadcastClass, "host/camera", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, rec, stop
+}
+
 // TestTapFollowsTopLayer: a publisher that pauses its top layer (a
 // browser short of uplink or CPU) leaves a tap on the highest layer still
 // sent, and the tap goes back up when the top layer returns; the stream
@@ -272,18 +280,7 @@ func TestTap(t *testing.T) {
 func TestTapFollowsTopLayer(t *testing.T) {
 	srv, _ := newServer(t, fastConfig())
 	api := newClientAPI(t)
-	pub := publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
-	waitFor(t, "camera published", func() bool {
-		ss, _ := srv.Session(broadcastClass)
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		return ss.tracks["host/camera"] != nil
-	})
-	rec := &tapRecorder{}
-	stop, err := srv.Tap(broadcastClass, "host/camera", rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, rec, stop := tapCamera(t, srv, api)
 	defer stop()
 	lastLayer := func() byte {
 		rec.mu.Lock()

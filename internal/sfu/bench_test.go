@@ -94,6 +94,36 @@ func ctxSwitches(b *testing.B) uint64 {
 	return n
 }
 
+// meter holds the counts taken as a forwarding benchmark's timed loop
+// starts, for the figures its report gives. The caller locks its
+// goroutine to its OS thread first: threadCPU measures the calling thread.
+type meter struct {
+	cpu, user         time.Duration
+	mallocs, switches uint64
+}
+
+// startMeter takes the counts and resets the timer; the timed loop
+// follows.
+func startMeter(b *testing.B) meter {
+	b.ReportAllocs()
+	var m meter
+	m.cpu, m.user = threadCPU(b)
+	m.mallocs = mallocs()
+	m.switches = ctxSwitches(b)
+	b.ResetTimer()
+	return m
+}
+
+// report adds the figures of the loop since startMeter, for n subscribers
+// with g0 goroutines before they came and perSub bytes of heap each;
+// delivered counts the packets they got in the loop, read last.
+func (m meter) report(b *testing.B, n, g0 int, perSub float64, delivered func() uint64) {
+	cpu, user := threadCPU(b)
+	allocs := mallocs() - m.mallocs
+	reportProcess(b, n, g0, ctxSwitches(b)-m.switches)
+	reportFigures(b, n, cpu-m.cpu, user-m.user, allocs, perSub, delivered())
+}
+
 // reportProcess adds the process-wide figures: goroutines per subscriber
 // (the server's and its in-process client's) and context switches per
 // publisher packet.
@@ -178,18 +208,11 @@ func benchSFU(b *testing.B, est Estimation, n int) {
 			before := srv.Stats().PacketsForwarded
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			b.ReportAllocs()
-			cpu0, user0 := threadCPU(b)
-			m0 := mallocs()
-			sw0 := ctxSwitches(b)
-			b.ResetTimer()
+			start := startMeter(b)
 			for b.Loop() {
 				_ = up.fwd.Forward(0, src.next(), time.Now())
 			}
-			cpu, user := threadCPU(b)
-			m := mallocs() - m0
-			reportProcess(b, n, g0, ctxSwitches(b)-sw0)
-			reportFigures(b, n, cpu-cpu0, user-user0, m, perSub, srv.Stats().PacketsForwarded-before)
+			start.report(b, n, g0, perSub, func() uint64 { return srv.Stats().PacketsForwarded - before })
 		}
 	}
 }
@@ -289,11 +312,7 @@ func BenchmarkPionBaseline(b *testing.B) {
 			r0 := received.Load()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			b.ReportAllocs()
-			cpu0, user0 := threadCPU(b)
-			m0 := mallocs()
-			sw0 := ctxSwitches(b)
-			b.ResetTimer()
+			start := startMeter(b)
 			for b.Loop() {
 				if err := pkt.Unmarshal(src.next()); err != nil {
 					b.Fatal(err)
@@ -304,10 +323,7 @@ func BenchmarkPionBaseline(b *testing.B) {
 					}
 				}
 			}
-			cpu, user := threadCPU(b)
-			mm := mallocs() - m0
-			reportProcess(b, n, g0, ctxSwitches(b)-sw0)
-			reportFigures(b, n, cpu-cpu0, user-user0, mm, perSub, received.Load()-r0)
+			start.report(b, n, g0, perSub, func() uint64 { return received.Load() - r0 })
 		})
 	}
 }

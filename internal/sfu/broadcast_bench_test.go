@@ -68,18 +68,11 @@ func benchWHEP(b *testing.B, n int) {
 	before := viewerPackets(viewers)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b.ReportAllocs()
-	cpu0, user0 := threadCPU(b)
-	m0 := mallocs()
-	sw0 := ctxSwitches(b)
-	b.ResetTimer()
+	start := startMeter(b)
 	for b.Loop() {
 		_ = up.fwd.Forward(0, src.next(), time.Now())
 	}
-	cpu, user := threadCPU(b)
-	m := mallocs() - m0
-	reportProcess(b, n, g0, ctxSwitches(b)-sw0)
-	reportFigures(b, n, cpu-cpu0, user-user0, m, perSub, viewerPackets(viewers)-before)
+	start.report(b, n, g0, perSub, func() uint64 { return viewerPackets(viewers) - before })
 }
 
 // viewerPackets sums the packets the server sent to the viewers.

@@ -170,14 +170,7 @@ func benchSFU(b *testing.B, est Estimation, n int) {
 			alice := join(b, srv, api, class, "alice", 1)
 			alice.maxFrames.Store(3)
 			alice.publish(true, false)
-			ss, _ := srv.Session(class)
-			var up *upTrack
-			waitFor(b, "alice's camera", func() bool {
-				ss.mu.Lock()
-				defer ss.mu.Unlock()
-				up = ss.tracks["alice/camera"]
-				return up != nil
-			})
+			up := waitTrack(b, srv, class, "alice/camera")
 			heap0 := heapInUse()
 			g0 := runtime.NumGoroutine()
 			var subs []*client

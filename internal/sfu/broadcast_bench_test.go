@@ -27,14 +27,7 @@ func benchWHEP(b *testing.B, n int) {
 	srv, _ := newServer(b, Config{})
 	api := newClientAPI(b)
 	pub := publishWHIPOneLayer(b, srv, api, broadcastClass, "host", 3)
-	ss, _ := srv.Session(broadcastClass)
-	var up *upTrack
-	waitFor(b, "the publisher's camera", func() bool {
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		up = ss.tracks["host/camera"]
-		return up != nil
-	})
+	up := waitTrack(b, srv, broadcastClass, "host/camera")
 	// Wait for the publisher's 9 packets to pass: from then on only the
 	// benchmark calls Forward.
 	waitFor(b, "the publisher's last packet", func() bool {

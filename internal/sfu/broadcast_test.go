@@ -259,12 +259,7 @@ func TestTap(t *testing.T) {
 func tapCamera(t *testing.T, srv *Server, api *webrtc.API) (pub *whipPub, rec *tapRecorder, stop func()) {
 	t.Helper()
 	pub = publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
-	waitFor(t, "camera published", func() bool {
-		ss, _ := srv.Session(broadcastClass)
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		return ss.tracks["host/camera"] != nil
-	})
+	waitTrack(t, srv, broadcastClass, "host/camera")
 	rec = &tapRecorder{}
 	stop, err := srv.Tap(broadcastClass, "host/camera", rec)
 	if err != nil {

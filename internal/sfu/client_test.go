@@ -583,6 +583,24 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// waitTrack waits until track id is published in the class and returns
+// its forwarder.
+func waitTrack(t testing.TB, srv *Server, class store.ClassID, id TrackID) *upTrack {
+	t.Helper()
+	var up *upTrack
+	waitFor(t, string(id)+" published", func() bool {
+		ss, ok := srv.Session(class)
+		if !ok {
+			return false
+		}
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		up = ss.tracks[id]
+		return up != nil
+	})
+	return up
+}
+
 // events records what the SFU reports.
 type events struct {
 	mu        sync.Mutex

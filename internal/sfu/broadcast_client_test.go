@@ -59,13 +59,7 @@ func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID
 		c.addCamera()
 		c.addMic()
 	case whipH264:
-		if w.h264, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "camera", string(name)); err != nil {
-			t.Fatal(err)
-		}
-		if w.opus, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", string(name)); err != nil {
-			t.Fatal(err)
-		}
-		addSendonly(t, c.pub, w.h264, w.opus)
+		w.h264, w.opus = addH264Opus(t, c.pub, name)
 	}
 	w.ing = negotiate(t, c.pub, func(offer string) (*Ingest, string, error) { return srv.Ingest(class, name, offer) })
 	waitFor(t, string(name)+" publisher connected", func() bool {
@@ -100,6 +94,22 @@ func addSendonly(t testing.TB, pc *webrtc.PeerConnection, tracks ...webrtc.Track
 			t.Fatal(err)
 		}
 	}
+}
+
+// addH264Opus adds a camera in H.264 and a microphone in Opus, written
+// as samples, on send-only m-lines: what an encoder such as OBS offers.
+func addH264Opus(t testing.TB, pc *webrtc.PeerConnection, name ParticipantID) (video, audio *webrtc.TrackLocalStaticSample) {
+	t.Helper()
+	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "camera", string(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", string(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addSendonly(t, pc, video, audio)
+	return video, audio
 }
 
 // addRecvAudioVideo adds the receive-only audio and video m-lines of a

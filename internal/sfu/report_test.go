@@ -202,15 +202,7 @@ func publishSlowH264(t *testing.T, srv *Server, api *webrtc.API, frameEvery time
 	if err != nil {
 		t.Fatal(err)
 	}
-	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "camera", "host")
-	if err != nil {
-		t.Fatal(err)
-	}
-	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "host")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addSendonly(t, pc, video, audio)
+	video, audio := addH264Opus(t, pc, "host")
 	ing := negotiate(t, pc, func(offer string) (*Ingest, string, error) { return srv.Ingest(broadcastClass, "host", offer) })
 	done := make(chan struct{})
 	var wg sync.WaitGroup

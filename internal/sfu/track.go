@@ -92,6 +92,10 @@ type upTrack struct {
 	// when its uplink or CPU is short), and a tap follows the highest
 	// layer still arriving.
 	arrived [maxLayers]atomic.Int64
+	// born is when the track was published: a layer that has sent
+	// nothing yet counts as arriving for layerGone after it, since the
+	// layers of a starting publisher begin a few packets apart.
+	born time.Time
 
 	// loudness is the smoothed audio level of a microphone (0 silence,
 	// 127 × 256 loudest) and levelAt the arrival of its newest sample
@@ -181,7 +185,7 @@ func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTP
 	}
 	id := MakeTrackID(pub.id, spec.Source)
 	t := &upTrack{
-		ss: ss, owner: pub.peer, ing: pub.ing, pc: pub.pc, kind: kind, codec: codec,
+		ss: ss, owner: pub.peer, ing: pub.ing, pc: pub.pc, kind: kind, codec: codec, born: time.Now(),
 		log:  pub.log.With("track", string(id)),
 		info: TrackInfo{ID: id, Participant: pub.id, Source: spec.Source, Codec: mime},
 	}
@@ -241,11 +245,15 @@ func (t *upTrack) sendPLI(layer int) {
 const layerGone = time.Second
 
 // topLayer returns the highest layer that sent a packet within
-// layerGone, or the highest layer when none did (nothing arrived yet:
-// the top layer is what a tap starts on).
+// layerGone (a layer yet to send counts from the track's publication), or
+// the highest layer when none did.
 func (t *upTrack) topLayer(now time.Time) int {
 	for i := t.layers() - 1; i >= 0; i-- {
-		if at := t.arrived[i].Load(); at != 0 && now.UnixNano()-at < int64(layerGone) {
+		at := t.arrived[i].Load()
+		if at == 0 {
+			at = t.born.UnixNano()
+		}
+		if now.UnixNano()-at < int64(layerGone) {
 			return i
 		}
 	}

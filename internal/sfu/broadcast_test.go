@@ -180,6 +180,33 @@ func TestBroadcastREMBCapsLayer(t *testing.T) {
 	checkContinuous(t, "fast viewer video", func() []uint16 { v, _ := fast.recv(); return v.seqs }())
 }
 
+// TestViewerLeavesPausedLayer: a browser pauses simulcast layers by
+// itself (the lower ones when it sends a screen). A viewer whose estimate
+// picks a paused layer moves to the nearest layer still arriving, and
+// back when the layer returns, so that its picture never freezes.
+func TestViewerLeavesPausedLayer(t *testing.T) {
+	srv, _ := newServer(t, fastConfig())
+	api := newClientAPI(t)
+	pub := publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
+	slow := viewWHEP(t, srv, api, broadcastClass, "slow")
+	slow.remb.Store(400_000) // the estimate picks the lowest layer
+	waitFor(t, "the slow viewer on the lowest layer", func() bool {
+		video, _ := slow.recv()
+		return len(video.layers) > 30 && slow.v.Stats().Layer == 0
+	})
+	pub.paused[0].Store(true)
+	waitFor(t, "the slow viewer on the middle layer", func() bool {
+		video, _ := slow.recv()
+		return slow.v.Stats().Layer == 1 && video.layers[len(video.layers)-1] == 1
+	})
+	pub.paused[0].Store(false)
+	waitFor(t, "the slow viewer back on the lowest layer", func() bool {
+		video, _ := slow.recv()
+		return slow.v.Stats().Layer == 0 && video.layers[len(video.layers)-1] == 0
+	})
+	checkContinuous(t, "slow viewer video", func() []uint16 { v, _ := slow.recv(); return v.seqs }())
+}
+
 // TestBroadcastPublisherReturns closes the publisher and connects a new
 // one (OBS reconnecting): the same viewer connection receives the new
 // stream, continuing its sequence numbers on the same SSRC, after a

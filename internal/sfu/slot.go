@@ -175,6 +175,9 @@ func (sl *slot) choose(now time.Time, share int) int {
 		want = rewrite.NoLayer
 	case sl.sel != nil:
 		want = sl.sel.Select(now, share, sl.req.Width, sl.req.Height)
+		if sl.up != nil {
+			want = sl.up.liveLayer(want, now)
+		}
 	}
 	if want != sl.layer {
 		if sub := sl.subscriber(); sub != nil {

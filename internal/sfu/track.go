@@ -249,15 +249,43 @@ const layerGone = time.Second
 // the highest layer when none did.
 func (t *upTrack) topLayer(now time.Time) int {
 	for i := t.layers() - 1; i >= 0; i-- {
-		at := t.arrived[i].Load()
-		if at == 0 {
-			at = t.born.UnixNano()
-		}
-		if now.UnixNano()-at < int64(layerGone) {
+		if t.arriving(i, now) {
 			return i
 		}
 	}
 	return t.layers() - 1
+}
+
+// arriving reports whether a layer sent a packet within layerGone (a
+// layer yet to send counts from the track's publication).
+func (t *upTrack) arriving(layer int, now time.Time) bool {
+	at := t.arrived[layer].Load()
+	if at == 0 {
+		at = t.born.UnixNano()
+	}
+	return now.UnixNano()-at < int64(layerGone)
+}
+
+// liveLayer returns want if that layer arrives, else the nearest layer
+// below it that does, else the nearest above, else want. A browser pauses
+// layers by itself (the lower ones when it sends a screen with simulcast,
+// the top one when short of uplink), and a receiver left on a paused
+// layer would see its picture freeze.
+func (t *upTrack) liveLayer(want int, now time.Time) int {
+	if want < 0 || want >= t.layers() || t.arriving(want, now) {
+		return want
+	}
+	for i := want - 1; i >= 0; i-- {
+		if t.arriving(i, now) {
+			return i
+		}
+	}
+	for i := want + 1; i < t.layers(); i++ {
+		if t.arriving(i, now) {
+			return i
+		}
+	}
+	return want
 }
 
 // requestKeyframe asks for a keyframe of a layer on a subscriber's behalf,

@@ -179,31 +179,8 @@ func (l *syncLog) tail(n int) string {
 // which a failure reports together with the page's alert.
 func holds(t *testing.T, p person, what string, timeout time.Duration, body string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, timeout)
-	defer cancel()
-	expr := "(async () => { " + body + " })().then(v => v === true ? true : JSON.stringify(v), e => String(e))"
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var last any
-	for {
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr, chromedp.EvalAwaitPromise))
-		if err == nil && v == true {
-			return
-		}
-		switch {
-		case err == nil:
-			last = v
-		case ctx.Err() == nil:
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			said, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](
-				`["bc-alert", "bc-status", "watch-alert", "player-state"].map(id => document.getElementById(id)?.textContent ?? "").filter(Boolean).join(" | ")`))
-			t.Fatalf("%s: %s: not within %v (last: %v); the page says: %q", p.name, what, timeout, last, said)
-		case <-tick.C:
-		}
-	}
+	pollPage(t, p, what, timeout, "(async () => { "+body+" })().then(v => v === true ? true : JSON.stringify(v), e => String(e))",
+		`["bc-alert", "bc-status", "watch-alert", "player-state"].map(id => document.getElementById(id)?.textContent ?? "").filter(Boolean).join(" | ")`)
 }
 
 // framesRise waits until the viewer page decodes more and more frames

@@ -201,9 +201,18 @@ type person struct {
 // what the page says in its alert and status lines.
 func until(t *testing.T, p person, what string, timeout time.Duration, body string) {
 	t.Helper()
+	pollPage(t, p, what, timeout, "(async () => { "+body+" })().then(v => !!v, e => String(e))",
+		`["live-alert", "live-status", "left-reason"].map(id => document.getElementById(id)?.textContent ?? "").join(" | ")
+				+ " | tracks: " + window.liveclass?.tracks().join(", ")`)
+}
+
+// pollPage evaluates expr, a promise, every 100 ms until it yields true
+// or timeout passes; a failure reports the last value it yielded and
+// what the script said evaluates to on the page.
+func pollPage(t *testing.T, p person, what string, timeout time.Duration, expr, said string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, timeout)
 	defer cancel()
-	expr := "(async () => { " + body + " })().then(v => !!v, e => String(e))"
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var last any
@@ -220,10 +229,8 @@ func until(t *testing.T, p person, what string, timeout time.Duration, body stri
 		}
 		select {
 		case <-ctx.Done():
-			said, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](
-				`["live-alert", "live-status", "left-reason"].map(id => document.getElementById(id)?.textContent ?? "").join(" | ")
-				+ " | tracks: " + window.liveclass?.tracks().join(", ")`))
-			t.Fatalf("%s: %s: not within %v (last: %v); the page says: %q", p.name, what, timeout, last, said)
+			page, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](said))
+			t.Fatalf("%s: %s: not within %v (last: %v); the page says: %q", p.name, what, timeout, last, page)
 		case <-tick.C:
 		}
 	}

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
@@ -174,23 +175,44 @@ type sendAPI struct {
 	se webrtc.SettingEngine
 	m  *webrtc.MediaEngine
 	ir *interceptor.Registry
+	// direct: the connections may send on the sfu's own path
+	// (direct.go); not when Pion's interceptors must see every packet
+	// (TWCC) or the configuration says Pion's writer.
+	direct bool
 }
 
 // newSendAPI builds the sending side of kind.
-func newSendAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (*sendAPI, error) {
+func newSendAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory, direct bool) (*sendAPI, error) {
 	m, ir, err := newEngine(kind, ccf)
 	if err != nil {
 		return nil, err
 	}
-	return &sendAPI{se: se, m: m, ir: ir}, nil
+	return &sendAPI{se: se, m: m, ir: ir, direct: direct && ccf == nil}, nil
 }
 
-// newPeerConnection makes c's connection. NewPeerConnection copies the
-// media engine and builds the interceptors afresh, as it does with a
-// shared API.
-func (a *sendAPI) newPeerConnection(c *downConn) (*webrtc.PeerConnection, error) {
+// newPeerConnection makes c's connection; offer is the remote offer it
+// will answer, empty for a connection the sfu offers. NewPeerConnection
+// copies the media engine and builds the interceptors afresh, as it does
+// with a shared API.
+func (a *sendAPI) newPeerConnection(c *downConn, offer string) (*webrtc.PeerConnection, error) {
 	se := a.se
 	se.BufferFactory = c.buffer
+	if a.direct {
+		c.directOK = true
+		// The key log goes to the connection's collector, in memory;
+		// with the ServerHello it gives the SRTP keys.
+		se.SetDTLSKeyLogWriter(&c.keys)
+		se.SetDTLSServerHelloMessageHook(c.keys.ServerHello)
+		// The keys come from the server side of the handshake only
+		// (srtpkeys). The sfu offers subscriber connections, and
+		// browsers and Pion answer them as DTLS clients; a WHEP viewer
+		// offers, with actpass as RFC 8842 asks, so the sfu answers as
+		// the server. An offer that insists on a role keeps it: the
+		// setting would override it and leave both sides waiting.
+		if offer != "" && !strings.Contains(offer, "a=setup:passive") && !strings.Contains(offer, "a=setup:active\r") && !strings.Contains(offer, "a=setup:active\n") {
+			se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer)
+		}
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(a.ir))
 	return api.NewPeerConnection(webrtc.Configuration{})
 }

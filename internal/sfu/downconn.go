@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liveclass/liveclass/internal/media/fanout"
+	"github.com/liveclass/liveclass/internal/media/srtpkeys"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5/packetio"
@@ -25,6 +26,15 @@ type downConn struct {
 
 	mu     sync.Mutex
 	bySSRC map[uint32]*slot // the connection's senders, by their SSRC
+
+	// The send path (direct.go): directOK says the connection may take
+	// the direct one, keys gathers its SRTP keys during the handshake,
+	// fail ends the connection's owner when the path is lost.
+	directOK bool
+	keys     srtpkeys.Collector
+	fail     func()
+	path     atomic.Int32
+	direct   atomic.Pointer[directOut]
 
 	// Written by the RTCP handling, read by the ticks and Stats.
 	remb    atomic.Int64  // latest REMB from the receiver, bits/s

@@ -27,7 +27,8 @@ import (
 type downTrack struct {
 	id, stream string
 	kind       webrtc.RTPCodecType
-	mimes      []string // the codecs it may send, in order of preference
+	conn       *downConn // whose send path the packets take; nil: Pion's writer
+	mimes      []string  // the codecs it may send, in order of preference
 
 	mu     sync.Mutex // serialises writes: one header, shared
 	w      webrtc.TrackLocalWriter
@@ -172,7 +173,22 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	}
 	h.PayloadType = t.pt
 	h.SSRC = t.ssrc
-	n, err := t.w.WriteRTP(h, payload)
+	var n int
+	var err error
+	switch c := t.conn; {
+	case c == nil:
+		n, err = t.w.WriteRTP(h, payload)
+	case c.path.Load() == pathUndecided:
+		return len(b), nil // not up yet: dropped, as Pion would
+	case c.path.Load() == pathDirect:
+		if d := c.direct.Load(); d != nil {
+			n, err = d.writeRTP(h, payload)
+			break
+		}
+		fallthrough
+	default:
+		n, err = t.w.WriteRTP(h, payload)
+	}
 	if err != nil {
 		return 0, err
 	}

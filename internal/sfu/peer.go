@@ -75,7 +75,8 @@ func newPeer(ss *Session, id ParticipantID, sig Signaller) (*Peer, error) {
 		return nil, fmt.Errorf("sfu: publisher connection: %w", err)
 	}
 	p.down = downConn{srv: srv, name: string(id)}
-	if p.sub, err = srv.subAPI.newPeerConnection(&p.down); err != nil {
+	p.down.fail = func() { p.stateChange(PCSub, webrtc.PeerConnectionStateFailed) }
+	if p.sub, err = srv.subAPI.newPeerConnection(&p.down, ""); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
 	}
@@ -140,6 +141,9 @@ func (p *Peer) candidate(pc PC, c *webrtc.ICECandidate) {
 func (p *Peer) stateChange(pc PC, s webrtc.PeerConnectionState) {
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
+		if pc == PCSub {
+			p.down.choosePath()
+		}
 		p.mu.Lock()
 		p.failed = false
 		var ups []*upTrack

@@ -88,6 +88,11 @@ type Config struct {
 	InitialEstimate int
 	// Estimation chooses the bandwidth estimator.
 	Estimation Estimation
+	// PionWrite sends forwarded packets through Pion's SRTP writer
+	// rather than the sfu's own path (direct.go): for comparison in
+	// benchmarks, and a way back should a client ever fail to decrypt
+	// the direct path's packets.
+	PionWrite bool
 	// VideoSlots is the size of the pool of video transceivers each
 	// subscriber connection grows to; MaxVideo when zero.
 	VideoSlots int
@@ -257,13 +262,13 @@ func (s *Server) start() error {
 		}
 		ccf.OnNewPeerConnection(func(id string, est cc.BandwidthEstimator) { s.estimators.Store(id, est) })
 	}
-	if s.subAPI, err = newSendAPI(se, apiSubscriber, ccf); err != nil {
+	if s.subAPI, err = newSendAPI(se, apiSubscriber, ccf, !cfg.PionWrite); err != nil {
 		return err
 	}
 	if s.ingAPI, err = newAPI(se, apiIngest, nil); err != nil {
 		return err
 	}
-	if s.viewAPI, err = newSendAPI(se, apiViewer, nil); err != nil {
+	if s.viewAPI, err = newSendAPI(se, apiViewer, nil, !cfg.PionWrite); err != nil {
 		return err
 	}
 	return nil

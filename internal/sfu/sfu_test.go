@@ -113,6 +113,16 @@ func testPublishSubscribe(t *testing.T, est Estimation) {
 	if got := bob.peer.est != nil; got != (est == EstimateTWCC) {
 		t.Fatalf("estimation %d: subscriber has a congestion controller: %v", est, got)
 	}
+	// Loss-based estimation sends on the sfu's own SRTP path (the
+	// NACKed packet above went out on it too); TWCC's interceptors must
+	// see every packet, so it keeps Pion's writer.
+	wantPath := pathDirect
+	if est == EstimateTWCC {
+		wantPath = pathPion
+	}
+	if got := bob.peer.down.path.Load(); got != wantPath {
+		t.Fatalf("estimation %d: send path %d, want %d", est, got, wantPath)
+	}
 	if est == EstimateTWCC {
 		// The transport-wide feedback reaches the congestion controller
 		// although nothing reads the senders' RTCP: it has estimated.

@@ -55,6 +55,7 @@ func newSlot(c *downConn, kind webrtc.RTPCodecType, name string, mimes []string)
 		}
 	}
 	track := newDownTrack(kind, mimes, name)
+	track.conn = c
 	tr, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: slot transceiver: %w", err)

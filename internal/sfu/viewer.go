@@ -84,7 +84,8 @@ func (s *Server) View(class store.ClassID, v ParticipantID, offerSDP string) (*V
 		log: s.log.With("class", string(class), "viewer", string(v)),
 	}
 	vw.down = downConn{srv: s, name: string(v)}
-	pc, err := s.viewAPI.newPeerConnection(&vw.down)
+	vw.down.fail = func() { vw.Close() }
+	pc, err := s.viewAPI.newPeerConnection(&vw.down, offerSDP)
 	if err != nil {
 		return nil, "", fmt.Errorf("sfu: viewer connection: %w", err)
 	}
@@ -203,6 +204,9 @@ func (vw *Viewer) tick(now time.Time) {
 // sent before DTLS was up went nowhere); vw.conn ends the viewer when the
 // connection is lost.
 func (vw *Viewer) stateChange(s webrtc.PeerConnectionState) {
+	if s == webrtc.PeerConnectionStateConnected {
+		vw.down.choosePath()
+	}
 	if !vw.conn.change(s) {
 		return
 	}

@@ -1,0 +1,116 @@
+package sfu
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/webrtc/v4"
+)
+
+// viewWHEPOffering joins a WHEP viewer whose offer is rewritten by edit
+// before the server sees it.
+func viewWHEPOffering(t *testing.T, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, edit func(string) string) *whepView {
+	t.Helper()
+	w := &whepView{t: t, done: make(chan struct{})}
+	var err error
+	if w.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	addRecvAudioVideo(t, w.pc)
+	w.pc.OnTrack(w.onTrack)
+	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(class, name, edit(offer)) })
+	w.wg.Go(w.sendREMB)
+	t.Cleanup(w.close)
+	return w
+}
+
+// receives waits until the viewer has decoded (decrypted and parsed) more
+// packets of both kinds than it had, with a keyframe among the video.
+func receives(t *testing.T, what string, v *whepView) {
+	t.Helper()
+	video0, audio0 := v.recv()
+	waitFor(t, what, func() bool {
+		video, audio := v.recv()
+		return len(video.seqs) > len(video0.seqs)+30 && audio.packets > audio0.packets+20 && video.keyframes > video0.keyframes
+	})
+}
+
+// TestSendPaths checks which path a viewer's packets take and that the
+// receiver decrypts them on each: the sfu's own SRTP when it was the DTLS
+// server, Pion's writer when the viewer took the server role (it offered
+// setup:passive), when the server is configured so, and when the
+// connection moves to a pair the direct path cannot reach.
+func TestSendPaths(t *testing.T) {
+	srv, ev := newServer(t, fastConfig())
+	cfg := fastConfig()
+	cfg.PionWrite = true
+	pionSrv, _ := newServer(t, cfg)
+	api := newClientAPI(t)
+	for _, s := range []*Server{srv, pionSrv} {
+		publishWHIP(t, s, api, broadcastClass, "host", 7, whipVP8Simulcast)
+	}
+	waitFor(t, "camera and microphone published", func() bool {
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		return slices.Contains(ev.published, "host/camera") && slices.Contains(ev.published, "host/mic")
+	})
+	passive := func(sdp string) string { return strings.ReplaceAll(sdp, "a=setup:actpass", "a=setup:passive") }
+	keep := func(sdp string) string { return sdp }
+	cases := []struct {
+		name string
+		srv  *Server
+		edit func(string) string
+		want int32
+	}{
+		{"direct", srv, keep, pathDirect},
+		{"viewer is the DTLS server", srv, passive, pathPion},
+		{"configured", pionSrv, keep, pathPion},
+	}
+	for i, tc := range cases {
+		v := viewWHEPOffering(t, tc.srv, api, broadcastClass, ParticipantID(fmt.Sprint("v", i)), tc.edit)
+		receives(t, tc.name+": media", v)
+		if got := v.v.down.path.Load(); got != tc.want {
+			t.Fatalf("%s: path %d, want %d", tc.name, got, tc.want)
+		}
+		video, audio := v.recv()
+		checkContinuous(t, tc.name+" video", video.seqs)
+		checkContinuous(t, tc.name+" audio", audio.seqs)
+	}
+
+	// A move to ICE-TCP before any sequence number wrapped: back to
+	// Pion's writer, whose SRTP the receiver goes on decrypting.
+	v := viewWHEPOffering(t, srv, api, broadcastClass, "mover", keep)
+	receives(t, "mover: media", v)
+	tcp := &webrtc.ICECandidatePair{
+		Local:  &webrtc.ICECandidate{Protocol: webrtc.ICEProtocolTCP, Typ: webrtc.ICECandidateTypeHost, Address: "127.0.0.1", Port: 9},
+		Remote: &webrtc.ICECandidate{Protocol: webrtc.ICEProtocolTCP, Typ: webrtc.ICECandidateTypeHost, Address: "127.0.0.1", Port: 10},
+	}
+	v.v.down.pairChanged(tcp)
+	if got := v.v.down.path.Load(); got != pathPion {
+		t.Fatalf("after a move to TCP: path %d, want Pion's (%d)", got, pathPion)
+	}
+	receives(t, "mover: media after the move", v)
+	video, _ := v.recv()
+	checkContinuous(t, "mover video", video.seqs)
+
+	// The same move once a stream has wrapped its sequence numbers: the
+	// receiver could not decrypt Pion's packets, so the viewer is ended.
+	w := viewWHEPOffering(t, srv, api, broadcastClass, "wrapped", keep)
+	receives(t, "wrapped: media", w)
+	d := w.v.down.direct.Load()
+	d.mu.Lock()
+	d.ctx.SetROC(w.v.video.ssrc, 1)
+	d.mu.Unlock()
+	w.v.down.pairChanged(tcp)
+	waitFor(t, "the wrapped viewer ended", func() bool {
+		select {
+		case <-w.v.Done():
+			return true
+		default:
+			return false
+		}
+	})
+}

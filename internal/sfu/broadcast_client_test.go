@@ -433,6 +433,11 @@ func publishWHIPOneLayer(t testing.TB, srv *Server, api *webrtc.API, class store
 	addSendonly(t, c.pub, cam)
 	w := &whipPub{client: c}
 	w.ing = negotiate(t, c.pub, func(offer string) (*Ingest, string, error) { return srv.Ingest(class, name, offer) })
+	// Packets written before the connection is up go nowhere, and the
+	// caller waits for the last one.
+	waitFor(t, string(name)+" publisher connected", func() bool {
+		return c.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
+	})
 	c.wg.Go(func() {
 		var src vp8Source
 		tick := time.NewTicker(time.Second / 60)

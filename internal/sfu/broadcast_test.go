@@ -11,6 +11,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/store"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -448,8 +449,30 @@ func TestIngestNamesTracksByMline(t *testing.T) {
 	v := viewWHEP(t, srv, api, broadcastClass, "v")
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	defer func() { close(done); wg.Wait() }()
+	defer func() { close(done); _ = pc.Close(); wg.Wait() }()
 	for _, tr := range tracks {
+		// Each track answers keyframe requests as an encoder does: its
+		// first keyframe may be written before the connection is up, or
+		// reach the server before the viewer is, and the viewer starts
+		// at no other frame.
+		var wantKey atomic.Bool
+		for _, s := range pc.GetSenders() {
+			if s.Track() == tr {
+				wg.Go(func() {
+					for {
+						pkts, _, err := s.ReadRTCP()
+						if err != nil {
+							return
+						}
+						for _, p := range pkts {
+							if _, ok := p.(*rtcp.PictureLossIndication); ok {
+								wantKey.Store(true)
+							}
+						}
+					}
+				})
+			}
+		}
 		wg.Go(func() {
 			var src vp8Source
 			tick := time.NewTicker(10 * time.Millisecond)
@@ -459,6 +482,9 @@ func TestIngestNamesTracksByMline(t *testing.T) {
 				case <-done:
 					return
 				case <-tick.C:
+				}
+				if wantKey.Swap(false) {
+					src.keyframe()
 				}
 				b := src.next()
 				var p rtp.Packet

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -248,6 +251,9 @@ type whepView struct {
 	done chan struct{}
 	// remb, when set, is sent as the viewer's REMB every 100 ms.
 	remb atomic.Int64
+	// videoSSRC is the SSRC the answer gives the video, which a REMB
+	// names before any packet came (0 when the answer has none).
+	videoSSRC uint32
 
 	mu    sync.Mutex
 	video viewRecv
@@ -278,6 +284,7 @@ func viewWHEP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, n
 	addRecvAudioVideo(t, w.pc)
 	w.pc.OnTrack(w.onTrack)
 	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(class, name, offer) })
+	w.videoSSRC = answerSSRC(t, w.pc, "video")
 	w.wg.Go(w.sendREMB)
 	t.Cleanup(w.close)
 	return w
@@ -339,8 +346,33 @@ func (w *whepView) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 }
 
+// answerSSRC returns the first SSRC the remote description gives the
+// m-line of kind ("audio", "video"), 0 when it gives none.
+func answerSSRC(t testing.TB, pc *webrtc.PeerConnection, kind string) uint32 {
+	t.Helper()
+	// Parsed from the text: SessionDescription.Unmarshal would write the
+	// parse into the description Pion is reading.
+	var desc sdp.SessionDescription
+	if err := desc.UnmarshalString(pc.RemoteDescription().SDP); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range desc.MediaDescriptions {
+		if m.MediaName.Media != kind {
+			continue
+		}
+		if v, ok := m.Attribute("ssrc"); ok {
+			id, _, _ := strings.Cut(v, " ")
+			if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	return 0
+}
+
 // sendREMB sends the capped estimate while one is set, as a browser
-// on a slow link does.
+// on a slow link does: from the connection's start, naming the SSRC of
+// the answer until packets name theirs.
 func (w *whepView) sendREMB() {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -353,6 +385,9 @@ func (w *whepView) sendREMB() {
 		w.mu.Lock()
 		ssrcs := slices.Clone(w.video.ssrcs)
 		w.mu.Unlock()
+		if len(ssrcs) == 0 && w.videoSSRC != 0 {
+			ssrcs = []uint32{w.videoSSRC}
+		}
 		if r := w.remb.Load(); r > 0 && len(ssrcs) > 0 {
 			_ = w.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(r), SSRCs: ssrcs}})
 		}

@@ -157,9 +157,15 @@ func TestBroadcastKeyframeThrottle(t *testing.T) {
 func TestBroadcastREMBCapsLayer(t *testing.T) {
 	srv, _ := newServer(t, fastConfig())
 	api := newClientAPI(t)
-	publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
 	slow := viewWHEP(t, srv, api, broadcastClass, "slow")
 	slow.remb.Store(400_000) // below 360p's 500 kbps
+	// The broadcast starts once the server has the slow viewer's REMB:
+	// before it, the estimate is the server's guess, which may well pick
+	// the top layer (a connection that takes long on a loaded machine
+	// leaves it time to grow), and no REMB can arrive before the
+	// connection is up.
+	waitFor(t, "the slow viewer's REMB at the server", func() bool { return slow.v.Stats().Estimate <= 400_000 })
+	publishWHIP(t, srv, api, broadcastClass, "host", 7, whipVP8Simulcast)
 	fast := viewWHEP(t, srv, api, broadcastClass, "fast")
 	waitFor(t, "the fast viewer on the top layer", func() bool { return fast.v.Stats().Layer == 2 })
 	waitFor(t, "the slow viewer receiving", func() bool {

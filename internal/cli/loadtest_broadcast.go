@@ -135,9 +135,12 @@ type bcastViewer struct {
 	firstFrame atomic.Int64  // ns after start of the first keyframe start; 0 before
 	// Counters, written by the two read loops.
 	packets, video, audio atomic.Uint64
-	expected, got         atomic.Uint64 // over both streams, from sequence numbers
-	topBytes              atomic.Uint64 // payload bytes of the 720p layer
-	wg                    sync.WaitGroup
+	// seq follows the sequence numbers of the video [0] and the audio
+	// [1]: the video is repaired by NACKs, the audio is not (Opus
+	// carries FEC instead, as in a browser).
+	seq      [2]*seqTrack
+	topBytes atomic.Uint64 // payload bytes of the 720p layer
+	wg       sync.WaitGroup
 }
 
 // bcastReport is what a run measured.
@@ -150,8 +153,9 @@ type bcastReport struct {
 	ttffP50, ttffP95, ttffMax time.Duration
 	noFrame                   int
 	pktsPerSec                float64
-	videoPPS, audioPPS        float64 // per viewer that joined
-	loss                      float64
+	videoPPS, audioPPS        float64       // per viewer that joined
+	loss, audioLoss           float64       // fractions of the video's and the audio's packets sent in the window that never arrived
+	repairWait                time.Duration // waited after the window for the video's repairs
 	fullRate, onTop           int
 	topKbps                   float64 // mean 720p payload bitrate per viewer that got it
 	delay                     [3][1500]uint64
@@ -207,7 +211,7 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 			}
 		}
 		next = next.Add(gap)
-		v := &bcastViewer{t: t}
+		v := &bcastViewer{t: t, seq: [2]*seqTrack{newSeqTrack(), newSeqTrack()}}
 		viewers[i] = v
 		jwg.Go(func() { v.join(ctx) })
 	}
@@ -241,18 +245,20 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 		}
 		return
 	}
-	snap := func() (pk, exp, got uint64, top []uint64) {
+	snap := func() (pk uint64, marks [][2]int64, top []uint64) {
 		top = make([]uint64, len(viewers))
+		marks = make([][2]int64, len(viewers))
 		for i, v := range viewers {
 			pk += v.packets.Load()
-			exp += v.expected.Load()
-			got += v.got.Load()
+			for k, s := range v.seq {
+				marks[i][k] = s.mark()
+			}
 			top[i] = v.topBytes.Load()
 		}
 		return
 	}
 	cpu0, srv0 := cpuTime(), processTreeCPU(o.serverPIDs)
-	pk0, exp0, got0, top0 := snap()
+	pk0, marks0, top0 := snap()
 	vid0, aud0 = kinds()
 	start := time.Now()
 	t.phase.Store(1)
@@ -272,12 +278,10 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	rep.testerCPU, rep.server1 = cpuTime()-cpu0, processTreeCPU(o.serverPIDs)
 	rep.server0 = srv0
 	rep.serverMem1 = procMemOf(o.serverPIDs)
-	pk1, exp1, got1, top1 := snap()
+	pk1, marks1, top1 := snap()
 	vid1, aud1 := kinds()
 	rep.pktsPerSec = float64(pk1-pk0) / rep.window.Seconds()
-	if exp := exp1 - exp0; exp > 0 && got1-got0 < exp {
-		rep.loss = float64(exp-(got1-got0)) / float64(exp)
-	}
+	rep.loss, rep.audioLoss, rep.repairWait = windowLoss(ctx, viewers, marks0, marks1)
 	full := float64(t.media.camera[len(t.media.camera)-1].bitrate) / 8 * rep.window.Seconds()
 	var topSum float64
 	rep.fillJoins(viewers)
@@ -313,6 +317,48 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 		rep.plis = pub.p.t.plis.Load()
 	}
 	return rep, nil
+}
+
+// repairGrace bounds the wait, after the window, for the repairs of its
+// packets: NACK, retransmission and its arrival take a round trip and the
+// NACK interval (100 ms) on an idle machine, and a few times that on a
+// loaded one.
+const repairGrace = 3 * time.Second
+
+// windowLoss returns the fractions of the video's and the audio's packets
+// sent between marks0 and marks1 that never arrived, after waiting (at
+// most repairGrace, and no longer than needed) for the video's repairs,
+// and how long it waited.
+func windowLoss(ctx context.Context, viewers []*bcastViewer, marks0, marks1 [][2]int64) (video, audio float64, waited time.Duration) {
+	var sent [2]uint64
+	count := func() (lost [2]uint64) {
+		for i, v := range viewers {
+			for k, s := range v.seq {
+				lo, hi := s.window(marks0[i][k], marks1[i][k])
+				lost[k] += s.missingIn(lo, hi)
+			}
+		}
+		return lost
+	}
+	for i, v := range viewers {
+		for k, s := range v.seq {
+			lo, hi := s.window(marks0[i][k], marks1[i][k])
+			sent[k] += uint64(hi - lo)
+		}
+	}
+	start := time.Now()
+	lost := count()
+	for lost[0] > 0 && time.Since(start) < repairGrace && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond) // polling counts, not synchronising
+		lost = count()
+	}
+	frac := func(k int) float64 {
+		if sent[k] == 0 {
+			return 0
+		}
+		return float64(lost[k]) / float64(sent[k])
+	}
+	return frac(0), frac(1), time.Since(start)
 }
 
 // fillJoins counts the joins and their times to first frame.
@@ -545,12 +591,13 @@ func (v *bcastViewer) join(ctx context.Context) {
 func (v *bcastViewer) read(remote *webrtc.TrackRemote) {
 	t := v.t
 	video := remote.Kind() == webrtc.RTPCodecTypeVideo
+	seq := v.seq[1]
+	if video {
+		seq = v.seq[0]
+	}
 	top := byte(len(t.media.camera) - 1)
 	buf := make([]byte, 1500)
 	var h rtp.Header
-	started := false
-	var highest uint32
-	var got uint64
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
@@ -568,17 +615,7 @@ func (v *bcastViewer) read(remote *webrtc.TrackRemote) {
 		} else {
 			v.audio.Add(1)
 		}
-		if !started {
-			started, highest = true, uint32(h.SequenceNumber)
-		} else if d := h.SequenceNumber - uint16(highest); d != 0 && d < 0x8000 {
-			v.expected.Add(uint64(d))
-			highest += uint32(d)
-		}
-		got++
-		v.got.Add(1)
-		if got == 1 {
-			v.expected.Add(1)
-		}
+		seq.add(h.SequenceNumber)
 		if len(payload) >= stampLen {
 			s := payload[len(payload)-stampLen:]
 			if s[0] == stampMagic {
@@ -636,8 +673,10 @@ func (r *bcastReport) print(w io.Writer) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "window %v: %.0f packets/s received (per viewer: %.0f video, %.0f audio), loss %.3f %% (sequence gaps after NACK repair)\n",
-		r.window.Round(time.Millisecond), r.pktsPerSec, r.videoPPS, r.audioPPS, 100*r.loss)
+	fmt.Fprintf(w, "window %v: %.0f packets/s received (per viewer: %.0f video, %.0f audio)\n",
+		r.window.Round(time.Millisecond), r.pktsPerSec, r.videoPPS, r.audioPPS)
+	fmt.Fprintf(w, "loss of the packets sent in the window: video %.3f %% never arrived (%v after the window for NACK repairs), audio %.3f %% (not repaired: Opus carries FEC)\n",
+		100*r.loss, r.repairWait.Round(time.Millisecond), 100*r.audioLoss)
 	fmt.Fprintf(w, "720p layer: %d viewers received it, %d at ≥ 90 %% of its bitrate; mean %.0f kbit/s of payload per viewer receiving it\n",
 		r.onTop, r.fullRate, r.topKbps)
 	for ph := 1; ph <= 2; ph++ {

@@ -35,8 +35,13 @@ func TestLoadBroadcast(t *testing.T) {
 	if rep.pktsPerSec < 3*50 { // the audio alone is 50 packets a second per viewer
 		t.Fatalf("%.0f packets/s received by 3 viewers", rep.pktsPerSec)
 	}
-	if rep.loss > 0.05 {
-		t.Fatalf("loss %.3f on loopback", rep.loss)
+	// On loopback NACKs repair what a busy machine drops: of the video
+	// sent in the window, what never arrived stays under issue 4's bar
+	// for a held level. The audio is not repaired (Opus has FEC), so a
+	// starved receiver's socket can drop some; a forwarding fault would
+	// lose far more.
+	if rep.loss > 0.005 || rep.audioLoss > 0.05 {
+		t.Fatalf("on loopback %.2f %% of the video never arrived (want < 0.5 %%), %.2f %% of the audio (want < 5 %%)", 100*rep.loss, 100*rep.audioLoss)
 	}
 	var delays uint64
 	for _, n := range rep.delay[1] {

@@ -431,13 +431,20 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 const maxFirstFrame = 15 * time.Second
 
 // allSeeVideo reports whether every participant that joined and has a
-// video of someone else listed has received a keyframe.
+// video of someone else listed has received a keyframe, and one of a
+// screen share if it asked for one.
 func allSeeVideo(peers []*roomPeer) bool {
 	for _, p := range peers {
 		p.mu.Lock()
 		joined := !p.joinedAt.IsZero() && p.joinErr == nil
+		screens := p.wantScreens
 		p.mu.Unlock()
 		if joined && p.videoSince.Load() != 0 && p.firstFrame.Load() == 0 {
+			return false
+		}
+		// The window measures the steady state of what each asked
+		// for, so a screen asked for must have come too.
+		if joined && screens > 0 && p.screenFrame.Load() == 0 {
 			return false
 		}
 	}

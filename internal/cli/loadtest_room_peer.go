@@ -92,6 +92,10 @@ type roomPeer struct {
 	joinedAt   time.Time
 	videoSince atomic.Int64 // Unix ns: first time a video of someone else was listed
 	firstFrame atomic.Int64 // Unix ns: first keyframe start received
+	// screenFrame is when the first keyframe start of a screen share
+	// came (Unix ns; 0 before): a screen is asked for apart from the
+	// cameras, and can come seconds after them on a loaded machine.
+	screenFrame atomic.Int64
 
 	wantKey    [4]atomic.Bool // layers 0–2 of the camera, 3 the screen
 	sent       [4]struct{ pkts, bytes atomic.Uint64 }
@@ -508,6 +512,9 @@ func (p *roomPeer) received(pk rtc.Packet) {
 		}
 		if vp8KeyframeStart(payload) {
 			p.firstFrame.CompareAndSwap(0, pk.At.UnixNano())
+			if layer == 3 {
+				p.screenFrame.CompareAndSwap(0, pk.At.UnixNano())
+			}
 		}
 	}
 	if sentAt > 0 {

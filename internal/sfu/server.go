@@ -89,9 +89,9 @@ type Config struct {
 	// Estimation chooses the bandwidth estimator.
 	Estimation Estimation
 	// PionWrite sends forwarded packets through Pion's SRTP writer
-	// rather than the sfu's own path (direct.go): for comparison in
-	// benchmarks, and a way back should a client ever fail to decrypt
-	// the direct path's packets.
+	// rather than the sfu's own path (direct.go): the benchmarks measure
+	// one against the other, and the tests check that both reach a
+	// receiver.
 	PionWrite bool
 	// VideoSlots is the size of the pool of video transceivers each
 	// subscriber connection grows to; MaxVideo when zero.

@@ -39,6 +39,12 @@ func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = quiet
 	se.SetIncludeLoopbackCandidate(true)
+	// Accept a packet up to 1,024 behind the newest, as browsers'
+	// SRTP does (libwebrtc and Firefox set that window): a NACK's
+	// retransmission comes after the packets sent since, and Pion's
+	// default of 64 drops the repair of any loss older than a third of a
+	// second of 720p.
+	se.SetSRTPReplayProtectionWindow(1024)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	if o.LoopbackOnly {

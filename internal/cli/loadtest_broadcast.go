@@ -281,7 +281,12 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	pk1, marks1, top1 := snap()
 	vid1, aud1 := kinds()
 	rep.pktsPerSec = float64(pk1-pk0) / rep.window.Seconds()
-	rep.loss, rep.audioLoss, rep.repairWait = windowLoss(ctx, viewers, marks0, marks1)
+	for p := range t.delay {
+		for i := range t.delay[p] {
+			rep.delay[p][i] = uint64(t.delay[p][i].Load())
+		}
+	}
+	rep.loss, rep.audioLoss, rep.repairWait = windowLoss(ctx, viewers, marks0, marks1, repairGrace(histPercentile(rep.delay[2][:], 0.99)))
 	full := float64(t.media.camera[len(t.media.camera)-1].bitrate) / 8 * rep.window.Seconds()
 	var topSum float64
 	rep.fillJoins(viewers)
@@ -308,28 +313,25 @@ func runBroadcastTest(ctx context.Context, o bcastOptions) (*bcastReport, error)
 	if rep.onTop > 0 {
 		rep.topKbps = topSum / float64(rep.onTop) * 8 / rep.window.Seconds() / 1000
 	}
-	for p := range t.delay {
-		for i := range t.delay[p] {
-			rep.delay[p][i] = uint64(t.delay[p][i].Load())
-		}
-	}
 	if pub != nil {
 		rep.plis = pub.p.t.plis.Load()
 	}
 	return rep, nil
 }
 
-// repairGrace bounds the wait, after the window, for the repairs of its
-// packets: NACK, retransmission and its arrival take a round trip and the
-// NACK interval (100 ms) on an idle machine, and a few times that on a
-// loaded one.
-const repairGrace = 3 * time.Second
+// repairGrace returns how long to wait, after the window, for the repairs
+// of its packets, given the one-way delay the media saw: a repair is a
+// NACK interval (100 ms) and a round trip through the queues the media
+// waits in, and may need a second NACK; at least 3 s, at most 15 s.
+func repairGrace(delay time.Duration) time.Duration {
+	return min(max(3*time.Second, 2*time.Second+4*delay), 15*time.Second)
+}
 
 // windowLoss returns the fractions of the video's and the audio's packets
 // sent between marks0 and marks1 that never arrived, after waiting (at
-// most repairGrace, and no longer than needed) for the video's repairs,
-// and how long it waited.
-func windowLoss(ctx context.Context, viewers []*bcastViewer, marks0, marks1 [][2]int64) (video, audio float64, waited time.Duration) {
+// most grace, and no longer than needed) for the video's repairs, and how
+// long it waited.
+func windowLoss(ctx context.Context, viewers []*bcastViewer, marks0, marks1 [][2]int64, grace time.Duration) (video, audio float64, waited time.Duration) {
 	var sent [2]uint64
 	count := func() (lost [2]uint64) {
 		for i, v := range viewers {
@@ -348,7 +350,7 @@ func windowLoss(ctx context.Context, viewers []*bcastViewer, marks0, marks1 [][2
 	}
 	start := time.Now()
 	lost := count()
-	for lost[0] > 0 && time.Since(start) < repairGrace && ctx.Err() == nil {
+	for lost[0] > 0 && time.Since(start) < grace && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond) // polling counts, not synchronising
 		lost = count()
 	}

@@ -288,6 +288,7 @@ type Store interface {
 	Recordings
 	Live
 	StreamKeys
+	AudienceBans
 	// Ping reports whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

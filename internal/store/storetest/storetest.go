@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"Chat", testChat},
 		{"DeleteChat", testDeleteChat},
 		{"StreamKeys", testStreamKeys},
+		{"AudienceBans", testAudienceBans},
 		{"Polls", testPolls},
 		{"ClassStatus", testClassStatus},
 		{"LiveCascade", testLiveCascade},

@@ -136,34 +136,6 @@ func (hl *hall) mute(user store.UserID, muted bool) error {
 	return nil
 }
 
-// ban disconnects a user and refuses them for as long as this process
-// runs. The hosts are told.
-func (hl *hall) ban(user store.UserID) error {
-	if user == "" {
-		return apperr.Field("user", "is required")
-	}
-	hl.mu.Lock()
-	defer hl.mu.Unlock()
-	if hl.hostUserLocked(user) {
-		return apperr.New(apperr.Forbidden, "hosts cannot be banned")
-	}
-	hl.banned[user] = true
-	hl.muted[user] = true
-	msg, ok := hl.encode(bannedOut{Type: TypeBanned, User: user})
-	if !ok {
-		return errInternal
-	}
-	for c := range hl.conns {
-		if c.user == user {
-			c.finish(msg, CloseBanned, "banned")
-		}
-	}
-	for c := range hl.hosts {
-		c.send(msg)
-	}
-	return nil
-}
-
 // setSlowMode lets each viewer send one message per seconds (0: off).
 func (hl *hall) setSlowMode(seconds int) error {
 	if seconds < 0 || time.Duration(seconds)*time.Second > hl.h.opt.MaxSlowMode {

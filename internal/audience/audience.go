@@ -52,6 +52,11 @@ type Store interface {
 	PollsOf(ctx context.Context, class store.ClassID) ([]store.Poll, error)
 	VotesOf(ctx context.Context, id store.PollID) ([]store.PollVote, error)
 	UsersByIDs(ctx context.Context, ids []store.UserID) ([]store.User, error)
+	// Bans are stored before they take effect, and read when a class's
+	// audience starts in this process, so that a restart lifts none.
+	BanAudienceUser(ctx context.Context, class store.ClassID, user, by store.UserID) error
+	UnbanAudienceUser(ctx context.Context, class store.ClassID, user store.UserID) error
+	AudienceBans(ctx context.Context, class store.ClassID) ([]store.AudienceBan, error)
 }
 
 // Every store engine is an audience Store as it is.
@@ -97,7 +102,7 @@ type Health struct {
 
 // Options configures a Hub. Zero fields take the defaults noted.
 type Options struct {
-	// Store holds attendance, chat and polls. Required.
+	// Store holds attendance, chat, polls and bans. Required.
 	Store Store
 	// Tokens verifies join tokens, as the /rtc signalling does. Required.
 	Tokens Verifier

@@ -160,6 +160,7 @@ func TestModeration(t *testing.T) {
 		{"type": "chat.delete", "message": id},
 		{"type": "mute", "user": string(troll.ID), "muted": true},
 		{"type": "ban", "user": string(troll.ID)},
+		{"type": "unban", "user": string(troll.ID)},
 		{"type": "slowmode", "seconds": 10},
 		{"type": "poll.create", "question": "q", "options": []string{"a", "b"}},
 		{"type": "end"},

@@ -22,6 +22,9 @@ type hall struct {
 	// loadMu serialises restore; loaded is set once it succeeded.
 	loadMu sync.Mutex
 	loaded bool
+	// banMu serialises bans and unbans, each from its store write to its
+	// effect in memory, so that the two never disagree on who is banned.
+	banMu sync.Mutex
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -34,7 +37,7 @@ type hall struct {
 
 	chat     []chatOut // recent messages, oldest first
 	polls    []*poll
-	banned   map[store.UserID]bool
+	banned   map[store.UserID]bannedOut // stored first: see bans.go
 	muted    map[store.UserID]bool
 	limits   map[store.UserID]*userLimits
 	slowMode time.Duration
@@ -61,7 +64,7 @@ func newHall(h *Hub, id store.ClassID) *hall {
 		hosts:     map[*conn]struct{}{},
 		users:     map[store.UserID]int{},
 		stream:    StreamState{State: StateOffline},
-		banned:    map[store.UserID]bool{},
+		banned:    map[store.UserID]bannedOut{},
 		muted:     map[store.UserID]bool{},
 		limits:    map[store.UserID]*userLimits{},
 		reactions: map[string]int{},
@@ -140,7 +143,7 @@ func (hl *hall) add(c *conn) error {
 		return errClosing
 	case hl.ended:
 		return errEnded
-	case hl.banned[c.user] && !c.host:
+	case hl.isBannedLocked(c.user) && !c.host:
 		// A host's token passes a ban made while they were away.
 		return errBanned
 	}
@@ -162,6 +165,7 @@ func (hl *hall) add(c *conn) error {
 	}
 	if c.host {
 		w.Health = hl.health
+		w.Banned = hl.bansLocked()
 	}
 	w.Chat = append(w.Chat, hl.chat...)
 	for _, p := range hl.polls {

@@ -329,7 +329,10 @@ func (h *Hub) route(c *conn, m any) (okOut, error) {
 		}
 		return okOut{}, hl.mute(store.UserID(m.User), *m.Muted)
 	case *userIn:
-		return okOut{}, hl.ban(store.UserID(m.User))
+		if m.Type == TypeUnban {
+			return okOut{}, hl.unban(store.UserID(m.User))
+		}
+		return okOut{}, hl.ban(c, store.UserID(m.User))
 	case *slowModeIn:
 		if m.Seconds == nil {
 			return okOut{}, apperr.Field("seconds", "is required")

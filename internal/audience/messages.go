@@ -54,6 +54,8 @@ const (
 	TypeMuted       = "muted"
 	TypeBan         = "ban"
 	TypeBanned      = "banned"
+	TypeUnban       = "unban"
+	TypeUnbanned    = "unbanned"
 	TypeSlowMode    = "slowmode"
 	TypeReact       = "react"
 	TypeReactions   = "reactions"
@@ -177,7 +179,7 @@ func decode(data []byte) (any, int64, error) {
 		m = &chatDeleteIn{}
 	case TypeMute:
 		m = &muteIn{}
-	case TypeBan:
+	case TypeBan, TypeUnban:
 		m = &userIn{}
 	case TypeSlowMode:
 		m = &slowModeIn{}
@@ -252,6 +254,9 @@ type welcome struct {
 	SlowMode  int           `json:"slowMode"`
 	Muted     bool          `json:"muted"`
 	Limits    welcomeLimits `json:"limits"`
+	// Banned lists the class's bans, oldest first, for hosts only: the
+	// presenter page shows them with a way to lift each.
+	Banned []bannedOut `json:"banned,omitempty"`
 }
 
 type welcomeLimits struct {
@@ -280,7 +285,17 @@ type mutedOut struct {
 	Muted bool         `json:"muted"`
 }
 
+// bannedOut is a ban: pushed as "banned" when a host makes it, and listed
+// (without a type) in a host's welcome. Name is the banned user's name
+// when known, so that the presenter page can list them.
 type bannedOut struct {
+	Type  string       `json:"type,omitempty"`
+	User  store.UserID `json:"user"`
+	Name  string       `json:"name,omitempty"`
+	Since time.Time    `json:"since,omitzero"`
+}
+
+type unbannedOut struct {
 	Type string       `json:"type"`
 	User store.UserID `json:"user"`
 }

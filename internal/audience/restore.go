@@ -9,9 +9,9 @@ import (
 )
 
 // restore loads what the store holds of the class's audience: the recent
-// chat (with the senders' names and roles) and the polls with their
-// counts, so that viewers joining after a restart see what those before
-// it saw. It runs once per hall, before the first viewer is let in; a
+// chat (with the senders' names and roles), the polls with their counts
+// and the bans, so that viewers joining after a restart see what those
+// before it saw, and those banned before it stay out. It runs once per hall, before the first viewer is let in; a
 // failure leaves the hall to be loaded by the next hello.
 func (hl *hall) restore(ctx context.Context, class store.LiveClass) error {
 	hl.loadMu.Lock()
@@ -78,7 +78,12 @@ func (hl *hall) restore(ctx context.Context, class store.LiveClass) error {
 		}
 		polls = append(polls, p)
 	}
+	bans, err := hl.loadBans(ctx)
+	if err != nil {
+		return err
+	}
 	hl.mu.Lock()
+	hl.mergeBansLocked(bans)
 	hl.chat = append(chat, hl.chat...)
 	hl.polls = append(polls, hl.polls...)
 	hl.mu.Unlock()

@@ -331,6 +331,16 @@ func TestBrowserBroadcast(t *testing.T) {
 		step(t, host.ctx, "presenter deletes the viewer's message", wait,
 			click("button", "Delete message from Sid One: Is <b>this</b> recorded?"))
 		until(t, viewer, "the message is gone for the viewer", wait, `return !document.getElementById("chat-log").textContent.includes("recorded");`)
+		// A ban is listed on the presenter page until lifted there; the
+		// viewer then gets back in.
+		step(t, viewer.ctx, "viewer writes again", wait, typeInto("Message", "Spam spam spam"), click("button", "Send"))
+		until(t, host, "the presenter gets it", wait, chatLogHas("Spam spam spam"))
+		step(t, host.ctx, "presenter bans the viewer", wait, click("button", "Ban Sid One"), chromedp.WaitVisible("unban", byRole("button", "Unban Sid One")))
+		until(t, viewer, "the viewer is removed", wait, `return document.getElementById("watch-alert").textContent.includes("removed you");`)
+		step(t, host.ctx, "presenter lifts the ban from the list", wait, click("button", "Unban Sid One"))
+		until(t, host, "the list is empty", wait, `return !document.getElementById("bans-empty").hidden && document.querySelector("#ban-list li") === null;`)
+		step(t, viewer.ctx, "the viewer comes back", wait, chromedp.Reload(), waitText("Chat", wait))
+		until(t, viewer, "and is let in", wait, `return window.liveclass.state.you !== "" && document.getElementById("watch-alert").hidden;`)
 		step(t, host.ctx, "presenter sets slow mode", wait,
 			chromedp.SetValue("slow mode", "10", byRole("combobox", "Slow mode"), chromedp.NodeVisible),
 			click("button", "Set slow mode"))

@@ -1,7 +1,8 @@
 // @ts-check
 // The presenter page of a broadcast class: the preview, Go live (WHIP from
 // this page, camera or screen in three simulcast layers) and End, chat
-// moderation, polls, the viewer count and the stream's health (from this
+// moderation with the list of banned viewers (each with Unban), polls, the
+// viewer count and the stream's health (from this
 // page's own statistics when it publishes, from the server's when an
 // encoder such as OBS does). The stream keys panel is plain HTML forms;
 // this module only adds its copy buttons.
@@ -9,10 +10,63 @@
 import { Audience } from "./audience.js";
 import { publish } from "./rtc.js";
 import { Panels, ask, socketURL } from "./panels.js";
-import { byId, reason, say } from "../live/dom.js";
+import { byId, h, reason, say } from "../live/dom.js";
 import { failure, fillPicker, listMediaDevices, stopTrack } from "../live/devices.js";
 
 /** @typedef {import("./audience.js").Msg} Msg */
+
+/**
+ * The banned viewers: filled from the welcome (bans are stored, so they
+ * are there after a reload or a server restart) and kept by the hosts'
+ * banned and unbanned events. Each has an Unban button. Declared before
+ * main runs, since a class, unlike a function, is not hoisted.
+ */
+class Bans {
+  /** @param {import("./audience.js").Audience} audience */
+  constructor(audience) {
+    /** @type {Map<string, string>} user ID → name */
+    this.names = new Map();
+    this.list = byId("ban-list");
+    this.list.addEventListener("click", (ev) => {
+      const b = ev.target instanceof HTMLElement ? ev.target.closest("button[data-unban]") : null;
+      if (b instanceof HTMLElement) ask(audience, { type: "unban", user: b.dataset.unban ?? "" }, byId("chat-error"));
+    });
+  }
+
+  /** @param {{user: string, name?: string}[]} list */
+  reset(list) {
+    this.names = new Map(list.map((b) => [b.user, b.name ?? ""]));
+    this.render();
+  }
+
+  /** @param {Msg} m a banned event */
+  add(m) {
+    this.names.set(m.user, m.name ?? "");
+    this.render();
+  }
+
+  /** @param {string} user */
+  remove(user) {
+    this.names.delete(user);
+    this.render();
+  }
+
+  /** @param {string} user */
+  nameOf(user) {
+    return this.names.get(user) ?? "";
+  }
+
+  render() {
+    byId("bans-empty").hidden = this.names.size > 0;
+    this.list.replaceChildren(...[...this.names].map(([user, name]) => {
+      const who = name || "A viewer";
+      return h("li", { class: "person", "data-user": user }, [
+        h("span", { text: who }),
+        h("button", { type: "button", class: "secondary small", "data-unban": user, "aria-label": `Unban ${who}`, text: "Unban" }),
+      ]);
+    }));
+  }
+}
 
 copyButtons();
 const root = document.getElementById("broadcast");
@@ -314,6 +368,7 @@ function main(root) {
       if (m.stream) setStream(m.stream.state);
       if (m.health) serverHealth(m.health);
       if (typeof m.slowMode === "number") /** @type {HTMLSelectElement} */ (byId("slow-mode")).value = String(m.slowMode);
+      bans.reset(m.banned ?? []);
     },
     onMessage: handle,
     onDropped: () => fail("The connection to the audience dropped. Reconnecting…"),
@@ -325,6 +380,7 @@ function main(root) {
     },
   });
   const panels = new Panels(audience, { host: true, you: () => S.you });
+  const bans = new Bans(audience);
 
   byId("slow-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -355,7 +411,12 @@ function main(root) {
         notice(m.muted ? `${nameOf(m.user)} is muted: they cannot chat.` : `${nameOf(m.user)} may chat again.`);
         return;
       case "banned":
-        notice(`${nameOf(m.user)} is banned from this class.`);
+        bans.add(m);
+        notice(`${m.name || nameOf(m.user)} is banned from this class.`);
+        return;
+      case "unbanned":
+        notice(`${bans.nameOf(m.user) || nameOf(m.user)} is no longer banned and may join again.`);
+        bans.remove(m.user);
         return;
       case "ended":
         ended();
@@ -404,3 +465,4 @@ function main(root) {
   }
   audience.connect();
 }
+

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"log/slog"
 	"slices"
 	"testing"
@@ -53,6 +54,14 @@ func testPublishSubscribe(t *testing.T, est Estimation) {
 		return len(ev.published) == 2
 	})
 	plisBefore := alice.plis[0].Load()
+	// A microphone's packet cache is small (nobody NACKs audio); a
+	// camera layer's holds a keyframe and more.
+	if got := waitTrack(t, srv, class, "alice/mic").fwd.Cache(0).Size(); got != audioCacheSize {
+		t.Fatalf("microphone cache of %d packets, want %d", got, audioCacheSize)
+	}
+	if got := waitTrack(t, srv, class, "alice/camera").fwd.Cache(0).Size(); got != packetcache.DefaultSize {
+		t.Fatalf("camera cache of %d packets, want %d", got, packetcache.DefaultSize)
+	}
 
 	bob := join(t, srv, api, class, "bob", 2)
 	waitFor(t, "bob sees alice's camera", func() bool { return bob.seesTrack("alice/camera") && bob.seesTrack("alice/mic") })

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"log/slog"
 	"slices"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/media/bwe"
+	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"

@@ -8,7 +8,6 @@ import (
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/media/bwe"
-	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -59,8 +58,11 @@ func testPublishSubscribe(t *testing.T, est Estimation) {
 	if got := waitTrack(t, srv, class, "alice/mic").fwd.Cache(0).Size(); got != audioCacheSize {
 		t.Fatalf("microphone cache of %d packets, want %d", got, audioCacheSize)
 	}
-	if got := waitTrack(t, srv, class, "alice/camera").fwd.Cache(0).Size(); got != packetcache.DefaultSize {
-		t.Fatalf("camera cache of %d packets, want %d", got, packetcache.DefaultSize)
+	camTrack := waitTrack(t, srv, class, "alice/camera")
+	for layer, want := range simulcastCacheSizes() {
+		if got := camTrack.fwd.Cache(layer).Size(); got != want {
+			t.Fatalf("camera layer %d: cache of %d packets, want %d", layer, got, want)
+		}
 	}
 
 	bob := join(t, srv, api, class, "bob", 2)

@@ -170,6 +170,12 @@ func codecOf(mime string) (rewrite.Codec, uint32, error) {
 // audioCacheSize is the packet cache of a published microphone.
 const audioCacheSize = 64
 
+// simulcastCacheSizes returns the packet caches of a camera's simulcast
+// layers, lowest first: at 150 kbit/s, 500 kbit/s and 1.5 Mbit/s (15–20,
+// about 50 and about 150 packets a second) each holds several seconds,
+// where 512 for every layer kept half a minute of the lowest.
+func simulcastCacheSizes() []int { return []int{128, 256, 512} }
+
 // newUpTrack builds the forwarder of a track published by pub in codec
 // mime.
 func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTPCodecType, mime string) (*upTrack, error) {
@@ -205,13 +211,20 @@ func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTP
 		}
 		t.subKF[i] = kf
 	}
-	var cache packetcache.Options // video: the default 512 packets, a 720p keyframe and more than a round trip
-	if codec == rewrite.Audio {
+	// Each published layer keeps its newest packets for NACKs, 1,500
+	// bytes a slot: about a second's worth or more of its packets, and a
+	// whole keyframe. A track without simulcast (a screen, an OBS
+	// stream) keeps the default 512.
+	var cache packetcache.Options
+	var sizes []int
+	switch {
+	case codec == rewrite.Audio:
 		// Nobody NACKs audio (Opus is negotiated without nack; its
-		// in-band FEC covers single losses), so the cache only keeps
-		// the newest packets for the record: 64 slots rather than 512,
-		// 0.7 MB less per microphone, most of a class's memory.
+		// in-band FEC covers single losses): the cache only keeps the
+		// newest packets. 0.7 MB less per microphone than the default.
 		cache.Size = audioCacheSize
+	case layers > 1:
+		sizes = simulcastCacheSizes()
 	}
 	fwd, err := fanout.New(fanout.Options{
 		Codec: codec, ClockRate: clock, Layers: layers,
@@ -219,6 +232,7 @@ func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTP
 		Batch:           ss.srv.batch,
 		Logger:          t.log,
 		Cache:           cache,
+		LayerCacheSizes: sizes,
 	})
 	if err != nil {
 		return nil, err

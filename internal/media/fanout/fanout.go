@@ -46,6 +46,11 @@ type Options struct {
 	Layers int
 	// Cache sizes each layer's retransmission cache.
 	Cache packetcache.Options
+	// LayerCacheSizes, when set, overrides Cache.Size layer by layer
+	// (lowest first; a layer past its end keeps Cache.Size): a simulcast
+	// layer's packet rate, and so the history a NACK can reach, grows
+	// with its bitrate.
+	LayerCacheSizes []int
 	// Keyframe configures each layer's PLI throttle; its Now is also the
 	// clock of Forward's keyframe re-asks.
 	Keyframe keyframe.Options
@@ -126,8 +131,12 @@ func New(opts Options) (*Forwarder, error) {
 		log:       opts.Logger,
 		batch:     opts.Batch,
 	}
-	for range opts.Layers {
-		c, err := packetcache.New(opts.Cache)
+	for i := range opts.Layers {
+		co := opts.Cache
+		if i < len(opts.LayerCacheSizes) {
+			co.Size = opts.LayerCacheSizes[i]
+		}
+		c, err := packetcache.New(co)
 		if err != nil {
 			return nil, fmt.Errorf("fanout: %w", err)
 		}

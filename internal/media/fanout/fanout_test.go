@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/rtcp"
 
 	"github.com/liveclass/liveclass/internal/media/keyframe"
+	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"github.com/liveclass/liveclass/internal/media/rewrite"
 )
 
@@ -567,5 +569,32 @@ func TestHandleRTCP(t *testing.T) {
 	s.HandleRTCP([]rtcp.Packet{&rtcp.FullIntraRequest{}})
 	if got := pl.get(); len(got) != before+1 || got[len(got)-1] != 1 {
 		t.Fatalf("keyframe requests after a FIR = %v, want one more for layer 1", got)
+	}
+}
+
+// TestLayerCacheSizes checks that each layer's cache takes its own size
+// where one is given, and Cache.Size past the list.
+func TestLayerCacheSizes(t *testing.T) {
+	f, err := New(Options{
+		Codec: rewrite.VP8, ClockRate: 90000, Layers: 3,
+		Cache:           packetcache.Options{Size: 16},
+		LayerCacheSizes: []int{4, 8},
+		RequestKeyframe: func(int) {},
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for layer, want := range []int{4, 8, 16} {
+		if got := f.Cache(layer).Size(); got != want {
+			t.Fatalf("layer %d: cache of %d, want %d", layer, got, want)
+		}
+	}
+	_, err = New(Options{
+		Codec: rewrite.VP8, ClockRate: 90000, Layers: 2, LayerCacheSizes: []int{3},
+		RequestKeyframe: func(int) {}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "power of two") {
+		t.Fatalf("a cache size that is not a power of two: %v", err)
 	}
 }

@@ -49,9 +49,10 @@ func (hl *hall) nameLocked(user store.UserID) (string, bool) {
 	return "", false
 }
 
-// ban stores a ban of user by c, then disconnects every connection of the
-// user and refuses them until a host lifts it. The hosts are told. When
-// the store fails, nothing changes and the host gets the error.
+// ban stores a ban of user by the host on connection by, then
+// disconnects every connection of the user and refuses them until a host
+// lifts it. The hosts are told. When the store fails, nothing changes and
+// the host gets the error.
 func (hl *hall) ban(by *conn, user store.UserID) error {
 	if user == "" {
 		return apperr.Field("user", "is required")

@@ -115,6 +115,10 @@ type Options struct {
 	// StateEnded. When nil, the hub marks the class ENDED in the store and
 	// ends its audience itself.
 	OnEnd func(ctx context.Context, class store.ClassID) error
+	// OnBan is told of each ban once it is stored, so that the wiring
+	// can take the banned user's video away too (their WHEP
+	// connections). It is called outside any lock; nil: nothing.
+	OnBan func(class store.ClassID, user store.UserID)
 	// OnCount is told the number of people connected to a class's
 	// audience, at most once per CountInterval and only when it changed,
 	// so that the wiring can keep currentParticipants without a database

@@ -83,6 +83,9 @@ func (hl *hall) ban(by *conn, user store.UserID) error {
 	if err := hl.h.opt.Store.BanAudienceUser(ctx, hl.id, user, by.user); err != nil {
 		return fmt.Errorf("audience: store ban: %w", err)
 	}
+	if f := hl.h.opt.OnBan; f != nil {
+		defer f(hl.id, user)
+	}
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
 	b, already := hl.banned[user]

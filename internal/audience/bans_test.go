@@ -3,6 +3,8 @@ package audience
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -99,10 +101,24 @@ func (s *failingStore) UnbanAudienceUser(ctx context.Context, class store.ClassI
 // nothing, and the host is told.
 func TestBanStoreFails(t *testing.T) {
 	var fs *failingStore
+	var (
+		banMu  sync.Mutex
+		banned []store.UserID // what OnBan was told
+	)
 	e := newEnv(t, envOptions{opt: func(o *Options) {
 		fs = &failingStore{Store: o.Store}
 		o.Store = fs
+		o.OnBan = func(class store.ClassID, user store.UserID) {
+			banMu.Lock()
+			defer banMu.Unlock()
+			banned = append(banned, user)
+		}
 	}})
+	onBan := func() []store.UserID {
+		banMu.Lock()
+		defer banMu.Unlock()
+		return slices.Clone(banned)
+	}
 	host, _ := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil))
 	troll := e.user("troll", store.RoleStudent)
 	tc, _ := e.join(e.token(e.class, troll, jointoken.RoleAttendee, nil))
@@ -115,8 +131,8 @@ func TestBanStoreFails(t *testing.T) {
 	// Nothing changed: the user stays, chats, and may open another tab.
 	tc.ok(map[string]any{"type": "chat", "text": "still here"})
 	e.join(e.token(e.class, troll, jointoken.RoleAttendee, nil))
-	if host.count(TypeBanned) != 0 || tc.count(TypeBanned) != 0 {
-		t.Fatal("a ban the store refused was announced")
+	if host.count(TypeBanned) != 0 || tc.count(TypeBanned) != 0 || len(onBan()) != 0 {
+		t.Fatalf("a ban the store refused was announced (OnBan told of %v)", onBan())
 	}
 	if _, hw := e.join(e.token(e.class, e.host, jointoken.RoleHost, nil)); len(hw.Banned) != 0 {
 		t.Fatalf("a ban the store refused is listed: %+v", hw.Banned)
@@ -125,6 +141,10 @@ func TestBanStoreFails(t *testing.T) {
 	// The same for lifting one: the ban stays.
 	fs.fail.Store(false)
 	host.ok(map[string]any{"type": "ban", "user": string(troll.ID)})
+	// The stored ban reached the wiring (which ends the user's video).
+	if got := onBan(); !slices.Equal(got, []store.UserID{troll.ID}) {
+		t.Fatalf("OnBan told of %v, want %s once", got, troll.ID)
+	}
 	fs.fail.Store(true)
 	host.refused(map[string]any{"type": "unban", "user": string(troll.ID)}, "INTERNAL_SERVER_ERROR", "")
 	if _, code := e.refusedHello(map[string]any{"type": "hello", "v": 1, "token": e.token(e.class, troll, jointoken.RoleAttendee, nil)}); code != CloseBanned {

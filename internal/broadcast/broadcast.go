@@ -96,6 +96,9 @@ type Store interface {
 	ListClasses(ctx context.Context, q store.ClassQuery) (store.List[store.LiveClass], error)
 	SetClassStatus(ctx context.Context, id store.ClassID, s store.Status) error
 	SetCurrentParticipants(ctx context.Context, id store.ClassID, n int) error
+	// AudienceBans lists the users a host banned from the class: they
+	// are refused its video as well as its audience.
+	AudienceBans(ctx context.Context, class store.ClassID) ([]store.AudienceBan, error)
 }
 
 // Keys checks stream keys and the join window (*classes.Service).
@@ -372,6 +375,31 @@ func (s *Service) sweep(ctx context.Context, atStart bool) {
 // disconnected, HLS packaging stops, the class is ENDED and the audience
 // told. It is the hub's OnEnd; the caller has checked that a host asked.
 // Ending an ended class does nothing.
+// DropUser ends every WHEP viewer of user in class: the audience calls
+// it when a host bans them (audience.Options.OnBan), so that the ban takes
+// the video away, not only the chat. HLS cannot follow: its signed URLs
+// are the class's, not a person's.
+func (s *Service) DropUser(class store.ClassID, user store.UserID) {
+	s.mu.Lock()
+	var drop []*viewer
+	if ch := s.channels[class]; ch != nil {
+		for id, v := range ch.viewers {
+			if v.user == string(user) && !v.closed {
+				v.closed = true
+				delete(ch.viewers, id)
+				drop = append(drop, v)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range drop {
+		v.conn.Close()
+	}
+	if len(drop) > 0 {
+		s.log.Info("broadcast: banned viewer's video ended", "class", class, "user", user, "connections", len(drop))
+	}
+}
+
 func (s *Service) End(ctx context.Context, class store.ClassID) error {
 	c, err := s.opt.Store.ClassByID(ctx, class)
 	if err != nil {

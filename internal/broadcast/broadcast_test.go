@@ -380,3 +380,40 @@ func TestEndGrace(t *testing.T) {
 	waitFor(t, "ENDED after the publisher stopped", func() bool { return e.status(c.ID) == store.StatusEnded })
 	waitFor(t, "the audience told", func() bool { return e.aud.state(c.ID).State == audience.StateEnded })
 }
+
+// TestBannedViewer: a user a host banned from the class's audience loses
+// its video too — DropUser ends their WHEP viewers, and the next POST is
+// refused — while other viewers and a host's own token are unaffected.
+func TestBannedViewer(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.class(store.ServiceIVS)
+	ctx := context.Background()
+	pub := e.newPublisher("video/H264")
+	mustStatus(t, "publish", e.publish(pub, c.ID, e.key(c).Secret), 201, "")
+	student, other := e.newViewer(), e.newViewer()
+	mustStatus(t, "student views", e.view(student, c.ID, e.token(e.student, c)), 201, "")
+	mustStatus(t, "admin views", e.view(other, c.ID, e.token(e.admin, c)), 201, "")
+	waitFor(t, "two viewers", func() bool { return e.svc.Viewers(c.ID) == 2 })
+
+	if err := e.st.BanAudienceUser(ctx, c.ID, e.student.UserID, e.mentor.UserID); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.DropUser(c.ID, e.student.UserID)
+	waitFor(t, "the banned student's viewer ended", func() bool { return e.svc.Viewers(c.ID) == 1 })
+	mustStatus(t, "banned student views again", e.view(e.newViewer(), c.ID, e.token(e.student, c)), 403, "FORBIDDEN")
+	before := other.videoPkts.Load()
+	waitFor(t, "the other viewer still receives", func() bool { return other.videoPkts.Load() > before+20 })
+
+	// A ban on a host is never stored by the audience, but a host's token
+	// passes one anyway, as it does there.
+	if err := e.st.BanAudienceUser(ctx, c.ID, e.mentor.UserID, e.admin.UserID); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, "host views", e.view(e.newViewer(), c.ID, e.token(e.mentor, c)), 201, "")
+
+	// Lifted, the student watches again.
+	if err := e.st.UnbanAudienceUser(ctx, c.ID, e.student.UserID); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, "student views after the unban", e.view(e.newViewer(), c.ID, e.token(e.student, c)), 201, "")
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -427,6 +428,12 @@ func (s *Service) whepSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if cl.Role != jointoken.RoleHost {
+		if err := s.checkNotBanned(ctx, class, store.UserID(cl.UserID)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	m, ok := s.mediaOr503(w)
 	if !ok {
 		return
@@ -480,6 +487,21 @@ func (s *Service) whepSession(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	writeAnswer(w, m, WHEPPath+string(class)+"/"+v.id, answer)
+}
+
+// checkNotBanned refuses a user a host has banned from the class (a
+// host's own token passes, as it does in the audience).
+func (s *Service) checkNotBanned(ctx context.Context, class store.ClassID, user store.UserID) error {
+	bans, err := s.opt.Store.AudienceBans(ctx, class)
+	if err != nil {
+		return fmt.Errorf("broadcast: read bans: %w", err)
+	}
+	for _, b := range bans {
+		if b.UserID == user {
+			return apperr.New(apperr.Forbidden, "a host has banned you from this class")
+		}
+	}
+	return nil
 }
 
 // whepResource is /whep/{class}/{resource}: DELETE ends the viewer.

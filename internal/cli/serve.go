@@ -163,6 +163,7 @@ func run(ctx context.Context, cfg config.Config, h hooks) (err error) {
 		Logger:    log.With("component", "audience"),
 		PublicURL: cfg.PublicURL,
 		OnEnd:     func(ctx context.Context, class store.ClassID) error { return bcast.End(ctx, class) },
+		OnBan:     func(class store.ClassID, user store.UserID) { bcast.DropUser(class, user) },
 		OnCount: func(class store.ClassID, n int) {
 			cctx, cancel := context.WithTimeout(bg, 10*time.Second)
 			defer cancel()

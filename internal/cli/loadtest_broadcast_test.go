@@ -37,11 +37,12 @@ func TestLoadBroadcast(t *testing.T) {
 	}
 	// On loopback NACKs repair what a busy machine drops: of the video
 	// sent in the window, what never arrived stays under issue 4's bar
-	// for a held level. The audio is not repaired (Opus has FEC), so a
-	// starved receiver's socket can drop some; a forwarding fault would
-	// lose far more.
-	if rep.loss > 0.005 || rep.audioLoss > 0.05 {
-		t.Fatalf("on loopback %.2f %% of the video never arrived (want < 0.5 %%), %.2f %% of the audio (want < 5 %%)", 100*rep.loss, 100*rep.audioLoss)
+	// for a held level. The audio is not repaired (Opus has FEC): a
+	// receiver starved for seconds drops some of it from its socket (up
+	// to 16 % at load average 15 to 20, with four seconds of queueing),
+	// where a forwarding fault loses most of it.
+	if rep.loss > 0.005 || rep.audioLoss > 0.25 {
+		t.Fatalf("on loopback %.2f %% of the video never arrived (want < 0.5 %%), %.2f %% of the audio (want < 25 %%)", 100*rep.loss, 100*rep.audioLoss)
 	}
 	var delays uint64
 	for _, n := range rep.delay[1] {

@@ -430,25 +430,40 @@ func runRoomTest(ctx context.Context, o roomOptions) (*roomReport, error) {
 // before measuring.
 const maxFirstFrame = 15 * time.Second
 
-// allSeeVideo reports whether every participant that joined and has a
-// video of someone else listed has received a keyframe, and one of a
-// screen share if it asked for one.
+// allSeeVideo reports whether every participant that joined has received
+// a keyframe of the video it will ask for: of a camera or a screen, and of
+// a screen if another participant of its class shares one. What it will
+// ask for follows from the class's make-up, not from the tracks it has
+// been told of: on a loaded machine that message can come after the
+// others have seen video.
 func allSeeVideo(peers []*roomPeer) bool {
 	for _, p := range peers {
 		p.mu.Lock()
 		joined := !p.joinedAt.IsZero() && p.joinErr == nil
-		screens := p.wantScreens
 		p.mu.Unlock()
-		if joined && p.videoSince.Load() != 0 && p.firstFrame.Load() == 0 {
-			return false
+		if !joined {
+			continue
 		}
-		// The window measures the steady state of what each asked
-		// for, so a screen asked for must have come too.
-		if joined && screens > 0 && p.screenFrame.Load() == 0 {
+		video, screen := p.expects()
+		if video && p.firstFrame.Load() == 0 || screen && p.screenFrame.Load() == 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// expects reports whether the participant will ask for a video of someone
+// else in its class (a camera tile or a screen) and for a screen.
+func (p *roomPeer) expects() (video, screen bool) {
+	o := p.t.opt
+	cams, screens := o.cameras, o.screens
+	if p.cam {
+		cams--
+	}
+	if p.scr {
+		screens--
+	}
+	return screens > 0 || (cams > 0 && o.tiles > 0), screens > 0
 }
 
 func (a *peerTotals) add(b peerTotals) {

@@ -127,6 +127,13 @@ type client struct {
 // protection so that a packet the test pretends to lose can come again.
 func newClientAPI(t testing.TB) *webrtc.API {
 	t.Helper()
+	return newClientAPIOn(t, webrtc.NetworkTypeUDP4)
+}
+
+// newClientAPIOn is newClientAPI gathering candidates on the given
+// networks only: a client that cannot use UDP, say.
+func newClientAPIOn(t testing.TB, networks ...webrtc.NetworkType) *webrtc.API {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -149,7 +156,7 @@ func newClientAPI(t testing.TB) *webrtc.API {
 	}
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes(networks)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.DisableSRTPReplayProtection(true)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))

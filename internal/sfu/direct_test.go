@@ -41,8 +41,9 @@ func receives(t *testing.T, what string, v *whepView) {
 // TestSendPaths checks which path a viewer's packets take and that the
 // receiver decrypts them on each: the sfu's own SRTP when it was the DTLS
 // server, Pion's writer when the viewer took the server role (it offered
-// setup:passive), when the server is configured so, and when the
-// connection moves to a pair the direct path cannot reach.
+// setup:passive), when the server is configured so, when the viewer
+// connects over ICE-TCP, and when the connection moves to a pair the
+// direct path cannot reach.
 func TestSendPaths(t *testing.T) {
 	srv, ev := newServer(t, fastConfig())
 	cfg := fastConfig()
@@ -59,21 +60,33 @@ func TestSendPaths(t *testing.T) {
 	})
 	passive := func(sdp string) string { return strings.ReplaceAll(sdp, "a=setup:actpass", "a=setup:passive") }
 	keep := func(sdp string) string { return sdp }
+	tcpAPI := newClientAPIOn(t, webrtc.NetworkTypeTCP4)
 	cases := []struct {
 		name string
 		srv  *Server
+		api  *webrtc.API
 		edit func(string) string
 		want int32
 	}{
-		{"direct", srv, keep, pathDirect},
-		{"viewer is the DTLS server", srv, passive, pathPion},
-		{"configured", pionSrv, keep, pathPion},
+		{"direct", srv, api, keep, pathDirect},
+		{"viewer is the DTLS server", srv, api, passive, pathPion},
+		{"configured", pionSrv, api, keep, pathPion},
+		// A client that reaches the server over ICE-TCP only: the pair
+		// is not on the UDP mux.
+		{"ICE-TCP", srv, tcpAPI, keep, pathPion},
 	}
 	for i, tc := range cases {
-		v := viewWHEPOffering(t, tc.srv, api, broadcastClass, ParticipantID(fmt.Sprint("v", i)), tc.edit)
+		v := viewWHEPOffering(t, tc.srv, tc.api, broadcastClass, ParticipantID(fmt.Sprint("v", i)), tc.edit)
 		receives(t, tc.name+": media", v)
 		if got := v.v.down.path.Load(); got != tc.want {
 			t.Fatalf("%s: path %d, want %d", tc.name, got, tc.want)
+		}
+		pair, err := v.v.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			t.Fatalf("%s: no selected pair: %v", tc.name, err)
+		}
+		if wantTCP := tc.api == tcpAPI; (pair.Local.Protocol == webrtc.ICEProtocolTCP) != wantTCP {
+			t.Fatalf("%s: connected over %s", tc.name, pair.Local.Protocol)
 		}
 		video, audio := v.recv()
 		checkContinuous(t, tc.name+" video", video.seqs)

@@ -94,6 +94,17 @@ func (c *downConn) choosePath() {
 	c.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(c.pairChanged)
 }
 
+// closed stops the direct path for good when the connection is closed:
+// until its slots leave their forwarders, packets would otherwise still go
+// to the old address, where Pion's writer would have refused them.
+func (c *downConn) closed() {
+	if d := c.direct.Load(); d != nil {
+		d.mu.Lock()
+		d.gone = true
+		d.mu.Unlock()
+	}
+}
+
 // newDirect builds the direct path, or says why there is none.
 func (c *downConn) newDirect() (*directOut, string) {
 	if !c.directOK {

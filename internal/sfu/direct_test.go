@@ -109,6 +109,17 @@ func TestSendPaths(t *testing.T) {
 	video, _ := v.recv()
 	checkContinuous(t, "mover video", video.seqs)
 
+	// A closed connection sends nothing more on the direct path.
+	closing := viewWHEPOffering(t, srv, api, broadcastClass, "closing", keep)
+	receives(t, "closing: media", closing)
+	cd := closing.v.down.direct.Load()
+	_ = closing.v.pc.Close()
+	waitFor(t, "the closed viewer's direct path stopped", func() bool {
+		cd.mu.Lock()
+		defer cd.mu.Unlock()
+		return cd.gone
+	})
+
 	// The same move once a stream has wrapped its sequence numbers: the
 	// receiver could not decrypt Pion's packets, so the viewer is ended.
 	w := viewWHEPOffering(t, srv, api, broadcastClass, "wrapped", keep)

@@ -140,6 +140,10 @@ func (p *Peer) candidate(pc PC, c *webrtc.ICECandidate) {
 // reported.
 func (p *Peer) stateChange(pc PC, s webrtc.PeerConnectionState) {
 	switch s {
+	case webrtc.PeerConnectionStateClosed:
+		if pc == PCSub {
+			p.down.closed()
+		}
 	case webrtc.PeerConnectionStateConnected:
 		if pc == PCSub {
 			p.down.choosePath()

@@ -204,8 +204,11 @@ func (vw *Viewer) tick(now time.Time) {
 // sent before DTLS was up went nowhere); vw.conn ends the viewer when the
 // connection is lost.
 func (vw *Viewer) stateChange(s webrtc.PeerConnectionState) {
-	if s == webrtc.PeerConnectionStateConnected {
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
 		vw.down.choosePath()
+	case webrtc.PeerConnectionStateClosed:
+		vw.down.closed()
 	}
 	if !vw.conn.change(s) {
 		return

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/liveclass/liveclass/internal/media/srtpgcm"
 	"github.com/liveclass/liveclass/internal/media/udpbatch"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -43,7 +44,11 @@ const (
 // handler's retransmissions): an SRTP context is not safe for concurrent
 // use.
 type directOut struct {
-	mu    sync.Mutex
+	mu sync.Mutex
+	// gcm seals with AES-GCM (what the sfu negotiates first), each
+	// stream's rollover state kept by its downTrack; ctx is pion/srtp's
+	// context for the AES-CM profiles, when gcm is nil.
+	gcm   *srtpgcm.Sender
 	ctx   *srtp.Context
 	conn  *udpbatch.Conn
 	to    netip.AddrPort
@@ -55,21 +60,26 @@ type directOut struct {
 // writeRTP encrypts one packet and sends it (or queues it, during a
 // forwarding pass). It returns the datagram's length, or 0 for a packet
 // dropped because the connection is moving off the path.
-func (d *directOut) writeRTP(h *rtp.Header, payload []byte) (int, error) {
+func (d *directOut) writeRTP(h *rtp.Header, payload []byte, st *srtpgcm.Stream) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.gone {
 		return 0, nil
 	}
-	n, err := h.MarshalTo(d.plain[:])
+	hl, err := h.MarshalTo(d.plain[:])
 	if err != nil {
 		return 0, err
 	}
-	if n+len(payload) > len(d.plain) {
+	if hl+len(payload) > len(d.plain) {
 		return 0, errors.New("sfu: RTP packet larger than a datagram")
 	}
-	n += copy(d.plain[n:], payload)
-	out, err := d.ctx.EncryptRTP(d.enc[:0], d.plain[:n], h)
+	n := hl + copy(d.plain[hl:], payload)
+	var out []byte
+	if d.gcm != nil {
+		out, err = d.gcm.Seal(d.enc[:0], d.plain[:n], hl, h.SSRC, h.SequenceNumber, st)
+	} else {
+		out, err = d.ctx.EncryptRTP(d.enc[:0], d.plain[:n], h)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -122,11 +132,17 @@ func (c *downConn) newDirect() (*directOut, string) {
 	if !ok {
 		return nil, "candidate pair not on the UDP mux"
 	}
-	ctx, err := srtp.CreateContext(keys.Key, keys.Salt, keys.Profile)
+	d := &directOut{conn: conn, to: to, enc: make([]byte, 0, 1700)}
+	switch keys.Profile {
+	case srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm:
+		d.gcm, err = srtpgcm.New(keys.Profile, keys.Key, keys.Salt)
+	default:
+		d.ctx, err = srtp.CreateContext(keys.Key, keys.Salt, keys.Profile)
+	}
 	if err != nil {
 		return nil, err.Error()
 	}
-	return &directOut{ctx: ctx, conn: conn, to: to, enc: make([]byte, 0, 1700)}, ""
+	return d, ""
 }
 
 // pairChanged follows an ICE restart or a re-nomination: a new UDP pair
@@ -151,8 +167,12 @@ func (c *downConn) pairChanged(pair *webrtc.ICECandidatePair) {
 	d.gone = true
 	wrapped := false
 	c.mu.Lock()
-	for ssrc := range c.bySSRC {
-		if roc, ok := d.ctx.ROC(ssrc); ok && roc != 0 {
+	for ssrc, sl := range c.bySSRC {
+		if d.gcm != nil {
+			sl.track.mu.Lock()
+			wrapped = wrapped || sl.track.gcm.Wrapped()
+			sl.track.mu.Unlock()
+		} else if roc, ok := d.ctx.ROC(ssrc); ok && roc != 0 {
 			wrapped = true
 		}
 	}

@@ -27,6 +27,20 @@ func viewWHEPOffering(t *testing.T, srv *Server, api *webrtc.API, class store.Cl
 	return w
 }
 
+// wrapped reports whether one of the viewer's streams has wrapped its
+// sequence numbers on the direct path.
+func (w *whepView) wrapped() bool {
+	for _, sl := range []*slot{w.v.audio, w.v.video} {
+		sl.track.mu.Lock()
+		wr := sl.track.gcm.Wrapped()
+		sl.track.mu.Unlock()
+		if wr {
+			return true
+		}
+	}
+	return false
+}
+
 // receives waits until the viewer has decoded (decrypted and parsed) more
 // packets of both kinds than it had, with a keyframe among the video.
 func receives(t *testing.T, what string, v *whepView) {
@@ -95,8 +109,19 @@ func TestSendPaths(t *testing.T) {
 
 	// A move to ICE-TCP before any sequence number wrapped: back to
 	// Pion's writer, whose SRTP the receiver goes on decrypting.
-	v := viewWHEPOffering(t, srv, api, broadcastClass, "mover", keep)
-	receives(t, "mover: media", v)
+	// (A stream starts at a random sequence number, so one may already
+	// have wrapped in its first packets: about one viewer in 200; take
+	// another then.)
+	var v *whepView
+	for i := 0; v == nil; i++ {
+		c := viewWHEPOffering(t, srv, api, broadcastClass, ParticipantID(fmt.Sprint("mover", i)), keep)
+		receives(t, "mover: media", c)
+		if !c.wrapped() {
+			v = c
+		} else if i == 5 {
+			t.Fatal("every viewer's stream wrapped at once")
+		}
+	}
 	tcp := &webrtc.ICECandidatePair{
 		Local:  &webrtc.ICECandidate{Protocol: webrtc.ICEProtocolTCP, Typ: webrtc.ICECandidateTypeHost, Address: "127.0.0.1", Port: 9},
 		Remote: &webrtc.ICECandidate{Protocol: webrtc.ICEProtocolTCP, Typ: webrtc.ICECandidateTypeHost, Address: "127.0.0.1", Port: 10},
@@ -124,10 +149,22 @@ func TestSendPaths(t *testing.T) {
 	// receiver could not decrypt Pion's packets, so the viewer is ended.
 	w := viewWHEPOffering(t, srv, api, broadcastClass, "wrapped", keep)
 	receives(t, "wrapped: media", w)
-	d := w.v.down.direct.Load()
-	d.mu.Lock()
-	d.ctx.SetROC(w.v.video.ssrc, 1)
-	d.mu.Unlock()
+	tr := w.v.video.track
+	tr.mu.Lock()
+	// Seal packets a quarter of the sequence space apart from the
+	// newest written until the stream has wrapped (what about five
+	// minutes of video does); nothing else writes meanwhile.
+	seq := uint16(w.v.video.cont.lastSeq.Load())
+	for i := 0; !tr.gcm.Wrapped(); i++ {
+		if i == 8 {
+			t.Fatal("the stream does not wrap")
+		}
+		seq += 0x4000
+		if _, err := w.v.down.direct.Load().gcm.Seal(nil, make([]byte, 12), 12, tr.ssrc, seq, &tr.gcm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.mu.Unlock()
 	w.v.down.pairChanged(tcp)
 	waitFor(t, "the wrapped viewer ended", func() bool {
 		select {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/liveclass/liveclass/internal/media/srtpgcm"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -38,6 +39,7 @@ type downTrack struct {
 	pts    []uint8 // negotiated payload type per entry of mimes; 0 if none
 	pt     uint8   // payload type of cur; 0 when not negotiated
 	hdr    rtp.Header
+	gcm    srtpgcm.Stream // the SSRC's rollover state on the direct path
 
 	// What the sender reports say, counted here because the lock is
 	// held for every packet anyway: the packets and payload octets sent
@@ -182,7 +184,7 @@ func (t *downTrack) Write(b []byte) (int, error) {
 		return len(b), nil // not up yet: dropped, as Pion would
 	case c.path.Load() == pathDirect:
 		if d := c.direct.Load(); d != nil {
-			n, err = d.writeRTP(h, payload)
+			n, err = d.writeRTP(h, payload, &t.gcm)
 			break
 		}
 		fallthrough

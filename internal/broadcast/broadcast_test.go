@@ -409,11 +409,19 @@ func TestBannedViewer(t *testing.T) {
 	if err := e.st.BanAudienceUser(ctx, c.ID, e.mentor.UserID, e.admin.UserID); err != nil {
 		t.Fatal(err)
 	}
-	mustStatus(t, "host views", e.view(e.newViewer(), c.ID, e.token(e.mentor, c)), 201, "")
+	host := e.newViewer()
+	mustStatus(t, "host views", e.view(host, c.ID, e.token(e.mentor, c)), 201, "")
 
 	// Lifted, the student watches again.
 	if err := e.st.UnbanAudienceUser(ctx, c.ID, e.student.UserID); err != nil {
 		t.Fatal(err)
 	}
-	mustStatus(t, "student views after the unban", e.view(e.newViewer(), c.ID, e.token(e.student, c)), 201, "")
+	again := e.newViewer()
+	mustStatus(t, "student views after the unban", e.view(again, c.ID, e.token(e.student, c)), 201, "")
+	// Both receive, and so have seen each of their streams before the
+	// test ends: a connection closed while a first packet of a stream is
+	// on its way can leave a goroutine of Pion's SRTP session behind.
+	for _, v := range []*peer{host, again} {
+		waitFor(t, "video and audio at a viewer", func() bool { return v.videoPkts.Load() > 20 && v.audioPkts.Load() > 20 })
+	}
 }

@@ -41,14 +41,15 @@ func (w *whepView) wrapped() bool {
 	return false
 }
 
-// receives waits until the viewer has decoded (decrypted and parsed) more
-// packets of both kinds than it had, with a keyframe among the video.
+// receives waits until the viewer has a keyframe and has decoded
+// (decrypted and parsed) 30 more video and 20 more audio packets than it
+// had: a receiver that cannot decrypt a path's packets counts none.
 func receives(t *testing.T, what string, v *whepView) {
 	t.Helper()
 	video0, audio0 := v.recv()
 	waitFor(t, what, func() bool {
 		video, audio := v.recv()
-		return len(video.seqs) > len(video0.seqs)+30 && audio.packets > audio0.packets+20 && video.keyframes > video0.keyframes
+		return len(video.seqs) > len(video0.seqs)+30 && audio.packets > audio0.packets+20 && video.keyframes > 0
 	})
 }
 

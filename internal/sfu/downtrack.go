@@ -49,6 +49,7 @@ type downTrack struct {
 	srTS         uint32
 	srAt         int64
 	srSeq        uint16
+	clock        uint32 // the codec's RTP clock rate, from Bind
 }
 
 func newDownTrack(kind webrtc.RTPCodecType, mimes []string, id string) *downTrack {
@@ -81,6 +82,7 @@ func (t *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	t.w, t.bindID = ctx.WriteStream(), ctx.ID()
 	t.ssrc = uint32(ctx.SSRC())
+	t.clock = chosen.ClockRate
 	t.pt = t.ptOfLocked(t.cur)
 	return *chosen, nil
 }
@@ -206,12 +208,31 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	if t.sent == 0 || (h.SequenceNumber-t.srSeq > 0 && h.SequenceNumber-t.srSeq < 0x8000) {
 		t.srSeq = h.SequenceNumber
 		if t.sent == 0 || h.Timestamp != t.srTS {
-			t.srTS, t.srAt = h.Timestamp, time.Now().UnixNano()
+			t.noteFrame(h.Timestamp)
 		}
 	}
 	t.sent++
 	t.octets += uint32(len(payload))
 	return len(b), nil
+}
+
+// noteFrame keeps the mapping of RTP time to the wall clock that the
+// sender reports extrapolate from: the frame that went out least late.
+// A frame forwarded late (the publisher's jitter, a queue on a busy
+// server) would drag the mapping, and with it the receiver's audio and
+// video alignment, back by its delay; it is kept only when it is on time
+// or early by the current mapping, when it is a second off (a new
+// timeline), or when the mapping is 2 s old (so that clock drift is
+// followed). t.mu is held.
+func (t *downTrack) noteFrame(ts uint32) {
+	now := time.Now().UnixNano()
+	if t.sent != 0 && t.clock != 0 {
+		due := t.srAt + int64(int32(ts-t.srTS))*int64(time.Second)/int64(t.clock)
+		if late := now - due; late > 0 && late < int64(time.Second) && now-t.srAt < int64(2*time.Second) {
+			return
+		}
+	}
+	t.srTS, t.srAt = ts, now
 }
 
 // senderReport returns the RTCP sender report of the track's stream at

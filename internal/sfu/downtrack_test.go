@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
@@ -141,3 +142,43 @@ type discardWriter struct{}
 
 func (discardWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) { return len(payload), nil }
 func (discardWriter) Write(b []byte) (int, error)                         { return len(b), nil }
+
+// TestSenderReportMapping checks that a frame forwarded late does not drag
+// the sender reports' RTP↔wall-clock mapping back by its delay, and that
+// a frame on time moves it on.
+func TestSenderReportMapping(t *testing.T) {
+	tr := newDownTrack(webrtc.RTPCodecTypeVideo, []string{webrtc.MimeTypeVP8}, "v0")
+	if _, err := tr.Bind(fakeContext{id: "b", w: &recordingWriter{}}); err != nil {
+		t.Fatal(err)
+	}
+	frame := func(seq uint16, ts uint32) {
+		t.Helper()
+		b := make([]byte, 20)
+		b[0], b[1] = 0x80, 96
+		binary.BigEndian.PutUint16(b[2:], seq)
+		binary.BigEndian.PutUint32(b[4:], ts)
+		if _, err := tr.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapping := func() (uint32, int64) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return tr.srTS, tr.srAt
+	}
+	frame(1, 90000)
+	ts0, at0 := mapping()
+	// The next frame is 10 ms of RTP time later but goes out at least
+	// 200 ms later: late, so the mapping stays.
+	time.Sleep(200 * time.Millisecond)
+	frame(2, 90000+900)
+	if ts, at := mapping(); ts != ts0 || at != at0 {
+		t.Fatalf("a late frame moved the mapping to %d at %d (was %d at %d)", ts, at, ts0, at0)
+	}
+	// A frame a whole second of RTP time on, sent now, is early by the
+	// mapping: it becomes the mapping.
+	frame(3, 90000+90000)
+	if ts, _ := mapping(); ts != 90000+90000 {
+		t.Fatalf("an early frame left the mapping at %d", ts)
+	}
+}

@@ -204,6 +204,11 @@ func (s *Server) start() error {
 	// each.
 	se.LoggerFactory = logging.NewDefaultLoggerFactory()
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	// A publisher's retransmission answers the sfu's NACK a round trip
+	// later; at 720p that is dozens of packets on. Pion's replay window
+	// of 64 packets would drop it as a replay; 1,024 is what libwebrtc
+	// and Firefox use.
+	se.SetSRTPReplayProtectionWindow(1024)
 	std, err := stdnet.NewNet()
 	if err != nil {
 		return fmt.Errorf("sfu: network: %w", err)

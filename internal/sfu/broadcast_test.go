@@ -216,8 +216,8 @@ func TestViewerLeavesPausedLayer(t *testing.T) {
 
 // TestBroadcastPublisherReturns closes the publisher and connects a new
 // one (OBS reconnecting): the same viewer connection receives the new
-// stream, continuing its sequence numbers on the same SSRC, after a
-// keyframe the new publisher was asked for. A change of codec (VP8 then
+// stream, continuing its sequence numbers on the same SSRC, from a
+// keyframe of the new publisher's. A change of codec (VP8 then
 // H.264) changes the payload type.
 func TestBroadcastPublisherReturns(t *testing.T) {
 	srv, _ := newServer(t, fastConfig())
@@ -237,14 +237,17 @@ func TestBroadcastPublisherReturns(t *testing.T) {
 	video, _ := v.recv()
 	mark := video.packets
 
-	back := publishWHIP(t, srv, api, broadcastClass, "host", 8, whipH264)
+	publishWHIP(t, srv, api, broadcastClass, "host", 8, whipH264)
 	waitFor(t, "second stream", func() bool {
 		video, _ := v.recv()
 		return video.packets > mark+100 && video.keyframes > 1
 	})
-	if back.h264PLIs.Load() == 0 {
-		t.Fatal("the returning publisher was not asked for a keyframe")
-	}
+	// The new publisher sends an IDR first and then only when asked, so
+	// the H.264 keyframe the viewer decoded (waited for above) is its
+	// first or one the sfu asked for. Which one depends on whether the
+	// viewer had moved to the new track when the first arrived: both are
+	// right, and neither is asserted (TestBroadcastKeyframeThrottle
+	// checks the asking).
 	video, audio := v.recv()
 	if len(video.ssrcs) != 1 || len(audio.ssrcs) != 1 {
 		t.Fatalf("SSRCs %v and %v, want one each across publishers", video.ssrcs, audio.ssrcs)

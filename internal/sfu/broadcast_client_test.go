@@ -292,7 +292,18 @@ func viewWHEP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, n
 
 // onTrack records the packets of one m-line.
 func (w *whepView) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	// Pion may start a track while close waits for the others: an Add
+	// then would race the Wait. Under the lock close takes to mark the
+	// end, a track comes in before it or not at all.
+	w.mu.Lock()
+	select {
+	case <-w.done:
+		w.mu.Unlock()
+		return
+	default:
+	}
 	w.wg.Add(1)
+	w.mu.Unlock()
 	defer w.wg.Done()
 	video := remote.Kind() == webrtc.RTPCodecTypeVideo
 	buf := make([]byte, 1500)
@@ -407,12 +418,15 @@ func (w *whepView) recv() (video, audio viewRecv) {
 }
 
 func (w *whepView) close() {
+	w.mu.Lock()
 	select {
 	case <-w.done:
+		w.mu.Unlock()
 		return
 	default:
 	}
 	close(w.done)
+	w.mu.Unlock()
 	_ = w.pc.Close()
 	w.wg.Wait()
 	w.v.Close()

@@ -16,9 +16,10 @@ import (
 // A sending connection's forwarded RTP takes one of two paths, chosen once
 // when the connection first comes up:
 //
-//   - direct: the sfu encrypts each packet with an SRTP context of its own
-//     and hands the datagram to the ICE mux's batching socket, addressed to
-//     the selected candidate pair's remote side. Pion's per-packet chain
+//   - direct: the sfu encrypts each packet itself (srtpgcm for AES-GCM, a
+//     pion/srtp context of the connection's own for AES-CM) and hands the
+//     datagram to the ICE mux's batching socket, addressed to the selected
+//     candidate pair's remote side. Pion's per-packet chain
 //     (its SRTP session's write lock and per-SSRC lookups, the mux
 //     endpoint, the ICE connection's per-packet address check and
 //     timestamps) is about a fifth of a loaded server's CPU, and none of it
@@ -38,11 +39,12 @@ const (
 	pathDirect
 )
 
-// directOut is a connection's direct path: its SRTP context, the socket
+// directOut is a connection's direct path: its SRTP sealing, the socket
 // and the remote address. One lock serialises the connection's writers
 // (the forwarding goroutines of the tracks it receives, the RTCP
-// handler's retransmissions): an SRTP context is not safe for concurrent
-// use.
+// handler's retransmissions): a pion/srtp context is not safe for
+// concurrent use, and the plaintext and datagram buffers are shared. A
+// writer takes its downTrack's lock first, then this one.
 type directOut struct {
 	mu sync.Mutex
 	// gcm seals with AES-GCM (what the sfu negotiates first), each
@@ -164,7 +166,11 @@ func (c *downConn) pairChanged(pair *webrtc.ICECandidatePair) {
 		d.mu.Unlock()
 		return
 	}
+	// From here no write seals or sends on the path. The lock is let go
+	// before the streams' states are read: a writer holds its
+	// downTrack's lock while it waits for this one.
 	d.gone = true
+	d.mu.Unlock()
 	wrapped := false
 	c.mu.Lock()
 	for ssrc, sl := range c.bySSRC {
@@ -177,7 +183,6 @@ func (c *downConn) pairChanged(pair *webrtc.ICECandidatePair) {
 		}
 	}
 	c.mu.Unlock()
-	d.mu.Unlock()
 	if !wrapped {
 		c.path.Store(pathPion)
 		c.direct.Store(nil)

@@ -276,6 +276,13 @@ type viewRecv struct {
 // one audio and one video m-line.
 func viewWHEP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID) *whepView {
 	t.Helper()
+	return viewWHEPOffering(t, srv, api, class, name, func(sdp string) string { return sdp })
+}
+
+// viewWHEPOffering is viewWHEP with the offer rewritten by edit before the
+// server sees it.
+func viewWHEPOffering(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, edit func(string) string) *whepView {
+	t.Helper()
 	w := &whepView{t: t, done: make(chan struct{})}
 	var err error
 	if w.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
@@ -283,7 +290,7 @@ func viewWHEP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, n
 	}
 	addRecvAudioVideo(t, w.pc)
 	w.pc.OnTrack(w.onTrack)
-	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(class, name, offer) })
+	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(class, name, edit(offer)) })
 	w.videoSSRC = answerSSRC(t, w.pc, "video")
 	w.wg.Go(w.sendREMB)
 	t.Cleanup(w.close)

@@ -55,7 +55,7 @@ type directOut struct {
 	conn  *udpbatch.Conn
 	to    netip.AddrPort
 	gone  bool
-	plain [1600]byte // the packet before encryption
+	plain [1600]byte // the header, and for AES-CM the packet, before encryption
 	enc   []byte     // the datagram, reused
 }
 
@@ -75,11 +75,12 @@ func (d *directOut) writeRTP(h *rtp.Header, payload []byte, st *srtpgcm.Stream) 
 	if hl+len(payload) > len(d.plain) {
 		return 0, errors.New("sfu: RTP packet larger than a datagram")
 	}
-	n := hl + copy(d.plain[hl:], payload)
 	var out []byte
 	if d.gcm != nil {
-		out, err = d.gcm.Seal(d.enc[:0], d.plain[:n], hl, h.SSRC, h.SequenceNumber, st)
+		// Sealed from where header and payload are: no copy first.
+		out, err = d.gcm.Seal(d.enc[:0], d.plain[:hl], payload, h.SSRC, h.SequenceNumber, st)
 	} else {
+		n := hl + copy(d.plain[hl:], payload)
 		out, err = d.ctx.EncryptRTP(d.enc[:0], d.plain[:n], h)
 	}
 	if err != nil {

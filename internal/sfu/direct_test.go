@@ -6,26 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/webrtc/v4"
 )
-
-// viewWHEPOffering joins a WHEP viewer whose offer is rewritten by edit
-// before the server sees it.
-func viewWHEPOffering(t *testing.T, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, edit func(string) string) *whepView {
-	t.Helper()
-	w := &whepView{t: t, done: make(chan struct{})}
-	var err error
-	if w.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
-	}
-	addRecvAudioVideo(t, w.pc)
-	w.pc.OnTrack(w.onTrack)
-	w.v = negotiate(t, w.pc, func(offer string) (*Viewer, string, error) { return srv.View(class, name, edit(offer)) })
-	w.wg.Go(w.sendREMB)
-	t.Cleanup(w.close)
-	return w
-}
 
 // wrapped reports whether one of the viewer's streams has wrapped its
 // sequence numbers on the direct path.
@@ -161,7 +143,7 @@ func TestSendPaths(t *testing.T) {
 			t.Fatal("the stream does not wrap")
 		}
 		seq += 0x4000
-		if _, err := w.v.down.direct.Load().gcm.Seal(nil, make([]byte, 12), 12, tr.ssrc, seq, &tr.gcm); err != nil {
+		if _, err := w.v.down.direct.Load().gcm.Seal(nil, make([]byte, 12), nil, tr.ssrc, seq, &tr.gcm); err != nil {
 			t.Fatal(err)
 		}
 	}

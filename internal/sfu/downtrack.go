@@ -179,13 +179,15 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	h.SSRC = t.ssrc
 	var n int
 	var err error
-	switch c := t.conn; {
-	case c == nil:
-		n, err = t.w.WriteRTP(h, payload)
-	case c.path.Load() == pathUndecided:
+	path := pathPion
+	if t.conn != nil {
+		path = t.conn.path.Load()
+	}
+	switch path {
+	case pathUndecided:
 		return len(b), nil // not up yet: dropped, as Pion would
-	case c.path.Load() == pathDirect:
-		if d := c.direct.Load(); d != nil {
+	case pathDirect:
+		if d := t.conn.direct.Load(); d != nil {
 			n, err = d.writeRTP(h, payload, &t.gcm)
 			break
 		}

@@ -132,13 +132,15 @@ func (st *Stream) roc(seq uint16) (uint32, error) {
 	return roc, nil
 }
 
-// Seal appends to dst[:0] the SRTP packet of pkt, an RTP packet whose
-// header (fixed part, CSRCs and extension) takes its first hdrLen bytes,
-// with SSRC ssrc and sequence number seq, and returns it. dst should have
-// room for len(pkt)+TagLen bytes; it must not overlap pkt.
-func (s *Sender) Seal(dst, pkt []byte, hdrLen int, ssrc uint32, seq uint16, st *Stream) ([]byte, error) {
-	if hdrLen < 12 || hdrLen > len(pkt) {
-		return nil, errors.New("srtpgcm: header length out of the packet")
+// Seal appends to dst[:0] the SRTP packet of an RTP packet given as its
+// marshalled header (fixed part, CSRCs and extension) and its payload,
+// with SSRC ssrc and sequence number seq, and returns it. Header and
+// payload may lie apart, so that nobody copies them together first. dst
+// should have room for len(hdr)+len(payload)+TagLen bytes; it must not
+// overlap either.
+func (s *Sender) Seal(dst, hdr, payload []byte, ssrc uint32, seq uint16, st *Stream) ([]byte, error) {
+	if len(hdr) < 12 {
+		return nil, errors.New("srtpgcm: RTP header shorter than 12 bytes")
 	}
 	roc, err := st.roc(seq)
 	if err != nil {
@@ -154,6 +156,6 @@ func (s *Sender) Seal(dst, pkt []byte, hdrLen int, ssrc uint32, seq uint16, st *
 	for i := range iv {
 		iv[i] ^= s.salt[i]
 	}
-	out := append(dst[:0], pkt[:hdrLen]...)
-	return s.aead.Seal(out, iv[:], pkt[hdrLen:], pkt[:hdrLen]), nil
+	out := append(dst[:0], hdr...)
+	return s.aead.Seal(out, iv[:], payload, hdr), nil
 }

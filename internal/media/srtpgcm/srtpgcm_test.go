@@ -86,7 +86,7 @@ func TestSameAsPion(t *testing.T) {
 					}
 					sent = append(sent, send)
 					pkt, hl := packet(send, ssrc, 20+r.IntN(1100), i%11 == 0, r)
-					got, err := s.Seal(make([]byte, 0, len(pkt)+TagLen), pkt, hl, ssrc, send, streams[ssrc])
+					got, err := s.Seal(make([]byte, 0, len(pkt)+TagLen), pkt[:hl], pkt[hl:], ssrc, send, streams[ssrc])
 					if err != nil {
 						t.Fatalf("stream %d packet %d (seq %d): %v", k, i, send, err)
 					}
@@ -122,8 +122,8 @@ func TestNewRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Seal(nil, make([]byte, 8), 12, 1, 1, &Stream{}); err == nil {
-		t.Fatal("a packet shorter than its header was sealed")
+	if _, err := s.Seal(nil, make([]byte, 8), nil, 1, 1, &Stream{}); err == nil {
+		t.Fatal("a header shorter than 12 bytes was sealed")
 	}
 }
 
@@ -141,7 +141,7 @@ func BenchmarkSeal(b *testing.B) {
 	seq := uint16(0)
 	for b.Loop() {
 		binary.BigEndian.PutUint16(pkt[2:], seq)
-		if _, err := s.Seal(dst, pkt, 12, 1, seq, &st); err != nil {
+		if _, err := s.Seal(dst, pkt[:12], pkt[12:], 1, seq, &st); err != nil {
 			b.Fatal(err)
 		}
 		seq++

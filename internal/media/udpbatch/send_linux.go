@@ -1,7 +1,11 @@
 package udpbatch
 
 import (
+	"errors"
+	"net"
 	"net/netip"
+	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -123,4 +127,65 @@ func fill(name *unix.RawSockaddrInet6, addr netip.AddrPort, v4 bool) (uint32, bo
 func putPort(p *uint16, port uint16) {
 	b := (*[2]byte)(unsafe.Pointer(p))
 	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+// oneSend sends a datagram written outside a pass (ICE, DTLS, RTCP) as a
+// raw sendto, for the reason recvQueue gives: no wake-up of the runtime's
+// monitor for a call that cannot block.
+type oneSend struct {
+	mu      sync.Mutex // the fields below are one call's arguments
+	buf     []byte
+	name    unix.RawSockaddrInet6
+	namelen uint32
+	errno   unix.Errno
+	fn      func(fd uintptr) bool
+}
+
+func (o *oneSend) init() { o.fn = o.sendto }
+
+// writeOne sends b to addr now.
+func (c *Conn) writeOne(b []byte, addr netip.AddrPort) (int, error) {
+	o := &c.one
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	namelen, ok := fill(&o.name, addr, c.v4)
+	if !ok {
+		return 0, c.writeErr(addr, errors.New("address family does not match the socket's"))
+	}
+	o.buf, o.namelen, o.errno = b, namelen, 0
+	err := c.raw.Write(o.fn)
+	o.buf = nil
+	if err != nil {
+		return 0, c.writeErr(addr, err)
+	}
+	if o.errno != 0 {
+		return 0, c.writeErr(addr, os.NewSyscallError("sendto", o.errno))
+	}
+	return len(b), nil
+}
+
+func (c *Conn) writeErr(addr netip.AddrPort, err error) error {
+	return &net.OpError{Op: "write", Net: "udp", Source: c.conn.LocalAddr(), Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+}
+
+// sendto runs inside RawConn.Write; false waits for room in the send buffer.
+func (o *oneSend) sendto(fd uintptr) bool {
+	var p unsafe.Pointer
+	if len(o.buf) > 0 {
+		p = unsafe.Pointer(&o.buf[0])
+	}
+	for {
+		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(o.buf)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&o.name)), uintptr(o.namelen))
+		switch errno {
+		case 0:
+			return true
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+		default:
+			o.errno = errno
+			return true
+		}
+	}
 }

@@ -2,6 +2,8 @@
 
 package udpbatch
 
+import "net/netip"
+
 // sysQueue sends datagram by datagram where sendmmsg does not exist.
 type sysQueue struct{}
 
@@ -13,4 +15,13 @@ func (q *sysQueue) send(c *Conn) {
 			c.failed.Add(1)
 		}
 	}
+}
+
+// oneSend needs no state where writes go through the socket itself.
+type oneSend struct{}
+
+func (o *oneSend) init() {}
+
+func (c *Conn) writeOne(b []byte, addr netip.AddrPort) (int, error) {
+	return c.conn.WriteToUDPAddrPort(b, addr)
 }

@@ -1,5 +1,5 @@
 // Package udpbatch sends the datagrams of one forwarding pass in one system
-// call.
+// call, and reads what has arrived several datagrams per call.
 //
 // Forwarding one publisher packet to N subscribers is N datagrams from one
 // socket (the SFU's ICE UDP mux) to N addresses. Sent one by one, the
@@ -10,6 +10,9 @@
 // End sends the queue at once. Outside a pass, writes go straight out, so
 // ICE and DTLS traffic is never held back. On systems without sendmmsg the
 // queue is sent datagram by datagram, which is correct, only slower.
+//
+// On Linux every call on the socket is a raw system call (see recvQueue):
+// the socket is non-blocking, so none can block.
 package udpbatch
 
 import (
@@ -49,6 +52,9 @@ type Conn struct {
 	addrs  []netip.AddrPort
 	sys    sysQueue
 
+	one  oneSend   // writes outside a pass
+	recv recvQueue // reads
+
 	batches  atomic.Uint64
 	datagram atomic.Uint64
 	failed   atomic.Uint64
@@ -80,6 +86,8 @@ func New(conn *net.UDPConn, size int) (*Conn, error) {
 		addrs: make([]netip.AddrPort, size),
 	}
 	c.sys.init(c, size)
+	c.one.init()
+	c.recv.init()
 	return c, nil
 }
 
@@ -129,7 +137,7 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 		}
 		c.mu.Unlock()
 	}
-	return c.conn.WriteToUDPAddrPort(b, addr)
+	return c.writeOne(b, addr)
 }
 
 // WriteTo implements net.PacketConn.
@@ -141,13 +149,20 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.WriteToAddrPort(b, ua.AddrPort())
 }
 
-// ReadFromAddrPort reads one datagram.
+// ReadFromAddrPort reads one datagram. Several may be read from the
+// kernel at once and handed out one per call.
 func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	return c.conn.ReadFromUDPAddrPort(b)
+	return c.read(b)
 }
 
 // ReadFrom implements net.PacketConn.
-func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) { return c.conn.ReadFrom(b) }
+func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.read(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
 
 // Close sends what is queued and closes the socket.
 func (c *Conn) Close() error {

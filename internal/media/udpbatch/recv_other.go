@@ -1,0 +1,14 @@
+//go:build !linux
+
+package udpbatch
+
+import "net/netip"
+
+// recvQueue reads datagram by datagram where recvmmsg does not exist.
+type recvQueue struct{}
+
+func (q *recvQueue) init() {}
+
+func (c *Conn) read(b []byte) (int, netip.AddrPort, error) {
+	return c.conn.ReadFromUDPAddrPort(b)
+}

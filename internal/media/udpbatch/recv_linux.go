@@ -52,8 +52,15 @@ func (q *recvQueue) init() {
 	for i := range q.msgs {
 		h := &q.msgs[i].hdr
 		h.Name = (*byte)(unsafe.Pointer(&q.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
 		h.Iov = &q.iovs[i]
 		h.SetIovlen(1)
+		if i > 0 {
+			// The kernel reads the iovecs and never writes them: these
+			// stay as set here.
+			q.iovs[i].Base = &q.bufs[i][0]
+			q.iovs[i].SetLen(recvSize)
+		}
 	}
 	q.readFn = q.recvmmsg
 }
@@ -77,14 +84,11 @@ func (c *Conn) read(b []byte) (int, netip.AddrPort, error) {
 	}
 	q.iovs[0].Base = &b[0]
 	q.iovs[0].SetLen(len(b))
-	for i := 1; i < recvBatch; i++ {
-		q.iovs[i].Base = &q.bufs[i][0]
-		q.iovs[i].SetLen(recvSize)
-	}
-	for i := range q.msgs {
+	// The address lengths are value-result: only the messages the last
+	// call filled were shortened (to an IPv4 address's) and need their
+	// room back.
+	for i := range q.got {
 		q.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet6
-		q.msgs[i].hdr.Flags = 0
-		q.msgs[i].len = 0
 	}
 	q.next, q.got, q.errno = 0, 0, 0
 	if err := c.raw.Read(q.readFn); err != nil {

@@ -2,14 +2,15 @@ package sfu
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/liveclass/liveclass/internal/media/srtpkeys"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -165,68 +166,68 @@ func withoutTWCC(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
 	return c
 }
 
-// sendAPI builds the connections of a sending side (subscribers,
-// viewers): each gets an API of its own, the side's codecs and
-// interceptors with a setting engine whose buffer factory hands the
-// connection's incoming RTCP to its downConn as Pion's SRTCP session reads
-// it (downConn.buffer). So no goroutine per sender waits on RTCP; the
-// connection's one SRTCP reader, which Pion runs anyway, does the work.
-type sendAPI struct {
+// connAPI builds the connections of one side: each gets an API of its
+// own, the side's codecs and interceptors with a setting engine whose
+// buffer factory hands the connection's incoming packets to the sfu as
+// Pion's SRTP sessions read them. A sending side (subscribers, viewers)
+// handles its RTCP there (downConn.buffer), so no goroutine per sender
+// waits on it; a receiving side (publishers, ingests) notes its
+// publisher's sender reports (upConn.buffer).
+type connAPI struct {
 	se webrtc.SettingEngine
 	m  *webrtc.MediaEngine
 	ir *interceptor.Registry
-	// direct: the connections may send on the sfu's own path
-	// (direct.go); not when Pion's interceptors must see every packet
-	// (TWCC) or the configuration says Pion's writer.
+	// direct: the connections may send or receive on the sfu's own path
+	// (direct.go, upconn.go); not when Pion's interceptors must see
+	// every packet (TWCC estimation) or the configuration says Pion's.
 	direct bool
 }
 
-// newSendAPI builds the sending side of kind.
-func newSendAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory, direct bool) (*sendAPI, error) {
+// newConnAPI builds side kind.
+func newConnAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory, direct bool) (*connAPI, error) {
 	m, ir, err := newEngine(kind, ccf)
 	if err != nil {
 		return nil, err
 	}
-	return &sendAPI{se: se, m: m, ir: ir, direct: direct && ccf == nil}, nil
+	return &connAPI{se: se, m: m, ir: ir, direct: direct && ccf == nil}, nil
 }
 
-// newPeerConnection makes c's connection; offer is the remote offer it
-// will answer, empty for a connection the sfu offers. NewPeerConnection
-// copies the media engine and builds the interceptors afresh, as it does
-// with a shared API.
-func (a *sendAPI) newPeerConnection(c *downConn, offer string) (*webrtc.PeerConnection, error) {
+// newPeerConnection makes a connection whose SRTP buffers come from
+// buffer and whose keys, on the direct path, keys collects; offer is the
+// remote offer it will answer, empty for a connection the sfu offers or
+// one whose offer comes later (a participant's publisher connection). It
+// reports whether the connection may take the direct path.
+// NewPeerConnection copies the media engine and builds the interceptors
+// afresh, as it does with a shared API.
+func (a *connAPI) newPeerConnection(buffer func(packetio.BufferPacketType, uint32) io.ReadWriteCloser, keys *srtpkeys.Collector, offer string) (*webrtc.PeerConnection, bool, error) {
 	se := a.se
-	se.BufferFactory = c.buffer
+	se.BufferFactory = buffer
 	if a.direct {
-		c.directOK = true
 		// The key log goes to the connection's collector, in memory;
 		// with the ServerHello it gives the SRTP keys.
-		se.SetDTLSKeyLogWriter(&c.keys)
-		se.SetDTLSServerHelloMessageHook(c.keys.ServerHello)
+		se.SetDTLSKeyLogWriter(keys)
+		se.SetDTLSServerHelloMessageHook(keys.ServerHello)
 		// The keys come from the server side of the handshake only
 		// (srtpkeys). The sfu offers subscriber connections, and
-		// browsers and Pion answer them as DTLS clients; a WHEP viewer
-		// offers, with actpass as RFC 8842 asks, so the sfu answers as
-		// the server. An offer that insists on a role keeps it: the
-		// setting would override it and leave both sides waiting.
-		if offer != "" && !strings.Contains(offer, "a=setup:passive") && !strings.Contains(offer, "a=setup:active\r") && !strings.Contains(offer, "a=setup:active\n") {
+		// browsers and Pion answer them as DTLS clients; a publisher or
+		// a WHEP viewer offers, with actpass as RFC 8842 asks, so the
+		// sfu answers as the server. An offer that insists on a role
+		// keeps it: the setting would override it and leave both sides
+		// waiting (a publisher's offer comes after its connection is
+		// made, so Peer.PublisherOffer refuses a passive one).
+		if !insistsOnRole(offer) {
 			se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer)
 		}
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(a.ir))
-	return api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	return pc, a.direct, err
 }
 
-// newAPI builds the Pion API of one side. Neither side registers Pion's
-// NACK responder: its 1,024-packet buffer per stream per subscriber is most
-// of a default connection's memory, and the SFU answers NACKs from the
-// shared per-stream packet cache instead.
-func newAPI(se webrtc.SettingEngine, kind apiKind, ccf *cc.InterceptorFactory) (*webrtc.API, error) {
-	m, ir, err := newEngine(kind, ccf)
-	if err != nil {
-		return nil, err
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+// insistsOnRole reports whether an offer fixes the DTLS roles (setup
+// passive or active) instead of leaving the answerer the choice.
+func insistsOnRole(offer string) bool {
+	return strings.Contains(offer, "a=setup:passive") || strings.Contains(offer, "a=setup:active\r") || strings.Contains(offer, "a=setup:active\n")
 }
 
 // newEngine builds the codecs and interceptors of one side.
@@ -238,23 +239,10 @@ func newEngine(kind apiKind, ccf *cc.InterceptorFactory) (*webrtc.MediaEngine, *
 	ir := &interceptor.Registry{}
 	switch kind {
 	case apiPublisher, apiIngest:
-		// Receiver reports and NACKs towards the publisher: upstream loss
-		// is repaired once, before the fan-out.
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(rr)
-		gen, err := nack.NewGeneratorInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(gen)
-		fb, err := twcc.NewSenderInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(fb)
+		// No interceptors: the connection's upConn sends the receiver
+		// reports, NACKs and TWCC feedback, from packets that come
+		// either through Pion or on the sfu's own path, which Pion's
+		// interceptors never see.
 	case apiSubscriber, apiViewer:
 		// No sender-report interceptor: it takes a lock and updates its
 		// state on every packet of every stream, where the sfu's downTrack

@@ -51,6 +51,13 @@ type whipPub struct {
 // starts sending.
 func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, origin byte, mode whipMode) *whipPub {
 	t.Helper()
+	return publishWHIPOffering(t, srv, api, class, name, origin, mode, func(sdp string) string { return sdp })
+}
+
+// publishWHIPOffering is publishWHIP with the offer rewritten by edit
+// before the server sees it.
+func publishWHIPOffering(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID, name ParticipantID, origin byte, mode whipMode, edit func(string) string) *whipPub {
+	t.Helper()
 	c := newTestClient(t, name, origin)
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
@@ -64,7 +71,7 @@ func publishWHIP(t testing.TB, srv *Server, api *webrtc.API, class store.ClassID
 	case whipH264:
 		w.h264, w.opus = addH264Opus(t, c.pub, name)
 	}
-	w.ing = negotiate(t, c.pub, func(offer string) (*Ingest, string, error) { return srv.Ingest(class, name, offer) })
+	w.ing = negotiate(t, c.pub, func(offer string) (*Ingest, string, error) { return srv.Ingest(class, name, edit(offer)) })
 	waitFor(t, string(name)+" publisher connected", func() bool {
 		return c.pub.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})

@@ -120,6 +120,15 @@ type client struct {
 	maxFrames atomic.Int64   // stop each video layer after this many frames; 0 for never
 	paused    [3]atomic.Bool // the video layer sends nothing for now, as a browser short of uplink does
 	sentMic   atomic.Int64
+	skip      atomic.Int64 // 1 + a top-layer sequence number never sent, as if lost on the way; 0 for none
+
+	// The feedback the camera's layers receive: NACKed sequence numbers
+	// of the top layer, TWCC feedback packets, receiver reports that
+	// carry the time of a sender report.
+	fbMu   sync.Mutex
+	nacked map[uint16]int
+	twccFB int
+	rrLSR  int
 }
 
 // newClientAPI builds the client's Pion API: default interceptors (a
@@ -152,6 +161,11 @@ func newClientAPIOn(t testing.TB, networks ...webrtc.NetworkType) *webrtc.API {
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	// Transport-wide sequence numbers on what it publishes, as a
+	// browser's packets carry them.
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 		t.Fatal(err)
 	}
 	var se webrtc.SettingEngine
@@ -410,9 +424,35 @@ func (c *client) readPLI(s *webrtc.RTPSender, rid string, layer int) {
 			return
 		}
 		for _, p := range pkts {
-			if _, ok := p.(*rtcp.PictureLossIndication); ok {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
 				c.plis[layer].Add(1)
 				c.wantKey[layer].Store(true)
+			case *rtcp.TransportLayerNack:
+				if layer == len(rids)-1 {
+					c.fbMu.Lock()
+					if c.nacked == nil {
+						c.nacked = map[uint16]int{}
+					}
+					for _, pair := range p.Nacks {
+						for _, seq := range pair.PacketList() {
+							c.nacked[seq]++
+						}
+					}
+					c.fbMu.Unlock()
+				}
+			case *rtcp.TransportLayerCC:
+				c.fbMu.Lock()
+				c.twccFB++
+				c.fbMu.Unlock()
+			case *rtcp.ReceiverReport:
+				for _, r := range p.Reports {
+					if r.LastSenderReport != 0 && r.Delay < 5*65536 {
+						c.fbMu.Lock()
+						c.rrLSR++
+						c.fbMu.Unlock()
+					}
+				}
 			}
 		}
 	}
@@ -476,6 +516,9 @@ func (c *client) sendVideo(s *webrtc.RTPSender, mid string, layer int) {
 			_ = pkt.Header.SetExtension(midID, []byte(mid))
 			_ = pkt.Header.SetExtension(ridID, []byte(rids[layer]))
 			seq++
+			if layer == len(rids)-1 && c.skip.CompareAndSwap(int64(pkt.SequenceNumber)+1, 0) {
+				continue
+			}
 			if err := track.WriteRTP(pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 				return
 			}

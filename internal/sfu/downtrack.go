@@ -146,7 +146,11 @@ func (t *downTrack) Kind() webrtc.RTPCodecType { return t.kind }
 // is dropped without an error, as Pion's own tracks do: it is not a
 // failing subscriber, and the keyframe asked for when the connection
 // comes up starts its stream.
-func (t *downTrack) Write(b []byte) (int, error) {
+func (t *downTrack) Write(b []byte) (int, error) { return t.writeAt(b, time.Now()) }
+
+// writeAt is Write with the packet's arrival time, which the sender
+// reports' clock mapping takes instead of reading the clock.
+func (t *downTrack) writeAt(b []byte, now time.Time) (int, error) {
 	if len(b) < 12 || b[0]>>6 != 2 {
 		return 0, errors.New("sfu: not an RTP packet")
 	}
@@ -210,7 +214,7 @@ func (t *downTrack) Write(b []byte) (int, error) {
 	if t.sent == 0 || (h.SequenceNumber-t.srSeq > 0 && h.SequenceNumber-t.srSeq < 0x8000) {
 		t.srSeq = h.SequenceNumber
 		if t.sent == 0 || h.Timestamp != t.srTS {
-			t.noteFrame(h.Timestamp)
+			t.noteFrame(h.Timestamp, now)
 		}
 	}
 	t.sent++
@@ -226,8 +230,8 @@ func (t *downTrack) Write(b []byte) (int, error) {
 // or early by the current mapping, when it is a second off (a new
 // timeline), or when the mapping is 2 s old (so that clock drift is
 // followed). t.mu is held.
-func (t *downTrack) noteFrame(ts uint32) {
-	now := time.Now().UnixNano()
+func (t *downTrack) noteFrame(ts uint32, at time.Time) {
+	now := at.UnixNano()
 	if t.sent != 0 && t.clock != 0 {
 		due := t.srAt + int64(int32(ts-t.srTS))*int64(time.Second)/int64(t.clock)
 		if late := now - due; late > 0 && late < int64(time.Second) && now-t.srAt < int64(2*time.Second) {

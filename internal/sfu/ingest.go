@@ -88,6 +88,7 @@ type Ingest struct {
 	ss   *Session
 	id   ParticipantID
 	pc   *webrtc.PeerConnection
+	up   *upConn // the connection's receive side
 	log  *slog.Logger
 	wg   sync.WaitGroup // read loops of the published layers
 	done chan struct{}
@@ -155,18 +156,24 @@ func (s *Server) Ingest(class store.ClassID, p ParticipantID, offerSDP string) (
 		return nil, "", err
 	}
 	defer done()
-	pc, err := s.ingAPI.NewPeerConnection(webrtc.Configuration{})
+	up := newUpConn(s, string(p))
+	pc, direct, err := s.ingAPI.newPeerConnection(up.buffer, &up.keys, offerSDP)
 	if err != nil {
 		return nil, "", fmt.Errorf("sfu: ingest connection: %w", err)
 	}
+	up.pc, up.directOK = pc, direct
 	ing := &Ingest{
-		ss: ss, id: p, pc: pc, done: make(chan struct{}), started: time.Now(),
+		ss: ss, id: p, pc: pc, up: up, done: make(chan struct{}), started: time.Now(),
 		log: s.log.With("class", string(class), "participant", string(p), "role", "ingest"),
 	}
 	ing.win.at = ing.started
 	ing.conn.end = ing.Close
 	pc.OnTrack(ing.onTrack)
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { ing.conn.change(s) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if ing.conn.change(s) {
+			up.up()
+		}
+	})
 
 	ss.mu.Lock()
 	replaceLocked(ss, ss.ingests, p, ing)
@@ -280,7 +287,7 @@ func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		ing.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())
 		return
 	}
-	levelExt := audioLevelExt(remote, receiver)
+	levelExt, twccExt := trackExts(remote, receiver)
 	ing.mu.Lock()
 	if ing.ended {
 		ing.mu.Unlock()
@@ -288,11 +295,11 @@ func (ing *Ingest) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 	}
 	ing.remotes = append(ing.remotes, remote)
 	ing.mu.Unlock()
-	ing.ss.publish(publisher{ing: ing, id: ing.id, pc: ing.pc, wg: &ing.wg, log: ing.log}, spec, remote, layer, levelExt)
+	ing.ss.publish(publisher{ing: ing, id: ing.id, pc: ing.pc, wg: &ing.wg, log: ing.log, up: ing.up}, spec, remote, layer, levelExt, twccExt)
 }
 
-// observe counts a packet of one of the ingest's tracks. It runs on the
-// layer's read loop.
+// observe counts a packet of one of the ingest's tracks. It runs in
+// upTrack.receive, under the layer's lock.
 func (ing *Ingest) observe(t *upTrack, layer int, pkt []byte, _ time.Time) {
 	ing.packets.Add(1)
 	ing.bytes.Add(uint64(len(pkt)))
@@ -383,6 +390,7 @@ func (ing *Ingest) Close() {
 		ss.mu.Unlock()
 
 		ing.conn.stop()
+		ing.up.close()
 		ing.mu.Lock()
 		ing.ended = true
 		remotes := ing.remotes

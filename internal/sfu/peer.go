@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,9 @@ type Peer struct {
 	lossEst     int                   // loss-based estimate for EstimateLoss
 	remotes     []*webrtc.TrackRemote // published layers being read
 
-	// down is the subscriber connection's feedback and counts.
+	// up is the publisher connection's receive side, down the
+	// subscriber connection's feedback and counts.
+	up       *upConn
 	down     downConn
 	subReady atomic.Bool // the subscriber connection is connected
 }
@@ -71,12 +74,14 @@ func newPeer(ss *Session, id ParticipantID, sig Signaller) (*Peer, error) {
 		lossEst:     srv.cfg.InitialEstimate,
 	}
 	var err error
-	if p.pub, err = srv.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	p.up = newUpConn(srv, string(id))
+	if p.pub, p.up.directOK, err = srv.pubAPI.newPeerConnection(p.up.buffer, &p.up.keys, ""); err != nil {
 		return nil, fmt.Errorf("sfu: publisher connection: %w", err)
 	}
+	p.up.pc = p.pub
 	p.down = downConn{srv: srv, name: string(id)}
 	p.down.fail = func() { p.stateChange(PCSub, webrtc.PeerConnectionStateFailed) }
-	if p.sub, err = srv.subAPI.newPeerConnection(&p.down, ""); err != nil {
+	if p.sub, p.down.directOK, err = srv.subAPI.newPeerConnection(p.down.buffer, &p.down.keys, ""); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
 	}
@@ -143,10 +148,14 @@ func (p *Peer) stateChange(pc PC, s webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateClosed:
 		if pc == PCSub {
 			p.down.closed()
+		} else {
+			p.up.close()
 		}
 	case webrtc.PeerConnectionStateConnected:
 		if pc == PCSub {
 			p.down.choosePath()
+		} else {
+			p.up.up()
 		}
 		p.mu.Lock()
 		p.failed = false
@@ -196,11 +205,11 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		p.log.Warn("unknown simulcast layer ignored", "rid", remote.RID(), "mid", mid)
 		return
 	}
-	levelExt := audioLevelExt(remote, receiver)
+	levelExt, twccExt := trackExts(remote, receiver)
 	p.mu.Lock()
 	p.remotes = append(p.remotes, remote)
 	p.mu.Unlock()
-	p.ss.publish(publisher{peer: p, id: p.id, pc: p.pub, wg: &p.wg, log: p.log}, spec, remote, layer, levelExt)
+	p.ss.publish(publisher{peer: p, id: p.id, pc: p.pub, wg: &p.wg, log: p.log, up: p.up}, spec, remote, layer, levelExt, twccExt)
 }
 
 // PublisherOffer applies the client's offer on the publisher connection,
@@ -223,6 +232,12 @@ func (p *Peer) PublisherOffer(sdp string, tracks []PublishedTrack) error {
 		}
 		sources[t.Source] = true
 		mids[t.Mid] = t
+	}
+	if p.up.directOK && strings.Contains(sdp, "a=setup:passive") {
+		// The connection answers as the DTLS server (connAPI); an
+		// offerer that insists on being the server too would never
+		// connect. RFC 8842 has offers say actpass.
+		return apperr.Field("sdp", "a=setup:passive is not supported: offer a=setup:actpass")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -355,6 +370,7 @@ func (p *Peer) request(id TrackID) (VideoRequest, bool) {
 func (p *Peer) Close() {
 	p.closing.Do(func() {
 		p.ss.leave(p)
+		p.up.close()
 		p.closeConnections()
 		// Pion does not always end a read that began while the
 		// connection was closing (a stream created during Close stays

@@ -93,6 +93,11 @@ type Config struct {
 	// one against the other, and the tests check that both reach a
 	// receiver.
 	PionWrite bool
+	// PionRead receives every published packet through Pion's receive
+	// chain (ICE mux, DTLS/SRTP demultiplexer, SRTP session, track
+	// buffer) instead of the sfu's own direct path (upconn.go): the
+	// comparison the benchmarks make.
+	PionRead bool
 	// VideoSlots is the size of the pool of video transceivers each
 	// subscriber connection grows to; MaxVideo when zero.
 	VideoSlots int
@@ -120,12 +125,12 @@ type Server struct {
 	log    *slog.Logger
 	events Events
 
-	pubAPI *webrtc.API
-	subAPI *sendAPI
+	pubAPI *connAPI
+	subAPI *connAPI
 	// ingAPI and viewAPI serve the broadcast: WHIP publishers and WHEP
 	// viewers.
-	ingAPI      *webrtc.API
-	viewAPI     *sendAPI
+	ingAPI      *connAPI
+	viewAPI     *connAPI
 	udpMux      ice.UDPMux
 	tcpMux      ice.TCPMux
 	tcpListener net.Listener
@@ -140,6 +145,9 @@ type Server struct {
 	// controller: the cc interceptor reports it by connection ID while
 	// NewPeerConnection runs.
 	estimators sync.Map // string (PeerConnection ID) → cc.BandwidthEstimator
+	// receivers maps the remote address of each publishing connection on
+	// the direct receive path to it (upconn.go).
+	receivers sync.Map // netip.AddrPort → *upConn
 
 	mu       sync.Mutex
 	sessions map[store.ClassID]*Session
@@ -200,7 +208,7 @@ func (s *Server) start() error {
 	// HMAC-SHA1 per packet, and a little less than AES-256-GCM, which Pion
 	// prefers by default. AES-CM stays for clients that lack GCM.
 	// One logger factory for every connection: the sending sides build
-	// an API per connection (sendAPI), which would otherwise make one
+	// an API per connection (connAPI), which would otherwise make one
 	// each.
 	se.LoggerFactory = logging.NewDefaultLoggerFactory()
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
@@ -227,6 +235,11 @@ func (s *Server) start() error {
 	}
 	s.udpMux = mux
 	s.batch = batchGroup(bn.conns)
+	if !cfg.PionRead {
+		for _, c := range bn.conns {
+			c.SetDivert(s.divert)
+		}
+	}
 	s.udpAddrs = mux.GetListenAddresses()
 	se.SetICEUDPMux(mux)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -249,7 +262,7 @@ func (s *Server) start() error {
 		}
 	}
 
-	if s.pubAPI, err = newAPI(se, apiPublisher, nil); err != nil {
+	if s.pubAPI, err = newConnAPI(se, apiPublisher, nil, !cfg.PionRead); err != nil {
 		return err
 	}
 	var ccf *cc.InterceptorFactory
@@ -267,13 +280,13 @@ func (s *Server) start() error {
 		}
 		ccf.OnNewPeerConnection(func(id string, est cc.BandwidthEstimator) { s.estimators.Store(id, est) })
 	}
-	if s.subAPI, err = newSendAPI(se, apiSubscriber, ccf, !cfg.PionWrite); err != nil {
+	if s.subAPI, err = newConnAPI(se, apiSubscriber, ccf, !cfg.PionWrite); err != nil {
 		return err
 	}
-	if s.ingAPI, err = newAPI(se, apiIngest, nil); err != nil {
+	if s.ingAPI, err = newConnAPI(se, apiIngest, nil, !cfg.PionRead); err != nil {
 		return err
 	}
-	if s.viewAPI, err = newSendAPI(se, apiViewer, nil, !cfg.PionWrite); err != nil {
+	if s.viewAPI, err = newConnAPI(se, apiViewer, nil, !cfg.PionWrite); err != nil {
 		return err
 	}
 	return nil

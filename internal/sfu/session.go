@@ -260,7 +260,7 @@ func (ss *Session) broadcastLocked() (video, audio *upTrack) {
 
 // publish registers one layer of a track that started arriving and starts
 // forwarding it.
-func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.TrackRemote, layer int, levelExt uint8) {
+func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.TrackRemote, layer int, levelExt, twccExt uint8) {
 	id := MakeTrackID(pub.id, spec.Source)
 	ss.mu.Lock()
 	if !ss.currentLocked(pub) {
@@ -287,7 +287,12 @@ func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.Tr
 	// Known before the subscribers below ask for a keyframe of it.
 	t.ssrc[layer].Store(uint32(remote.SSRC()))
 	t.readers.Add(1)
-	pub.wg.Go(func() { t.read(remote, layer, levelExt) })
+	st := &upStream{
+		t: t, layer: layer, ssrc: uint32(remote.SSRC()), clock: t.clockRate(),
+		nack: t.kind == webrtc.RTPCodecTypeVideo, twccExt: twccExt, levelExt: levelExt,
+	}
+	pub.up.addStream(st)
+	pub.wg.Go(func() { t.read(remote, st) })
 	if isNew {
 		for _, o := range ss.peers {
 			ss.reconcileLocked(o)

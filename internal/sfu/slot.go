@@ -83,7 +83,7 @@ type continuity struct {
 // older and ignored here. The clock is read at the first packet of each
 // frame only, the instant its timestamp stands for: once per frame
 // rather than once per packet per subscriber.
-func (c *continuity) note(b []byte) {
+func (c *continuity) note(b []byte, now time.Time) {
 	if len(b) < 12 {
 		return
 	}
@@ -92,7 +92,7 @@ func (c *continuity) note(b []byte) {
 		c.lastSeq.Store(seq | 0x10000)
 		if ts := binary.BigEndian.Uint32(b[4:]); last&0x10000 == 0 || ts != c.lastTS.Load() {
 			c.lastTS.Store(ts)
-			c.lastAt.Store(time.Now().UnixNano())
+			c.lastAt.Store(now.UnixNano())
 		}
 	}
 }
@@ -113,9 +113,12 @@ func (sl *slot) subscriber() *fanout.Subscriber { return sl.sub.Load() }
 
 // Write sends one rewritten packet to the participant; the forwarder calls
 // it. It notes where the stream stands, for the next track of the slot.
-func (sl *slot) Write(b []byte) (int, error) {
-	sl.cont.note(b)
-	n, err := sl.track.Write(b)
+func (sl *slot) Write(b []byte) (int, error) { return sl.WriteAt(b, time.Now()) }
+
+// WriteAt is Write with the packet's arrival time (fanout.TimedWriter).
+func (sl *slot) WriteAt(b []byte, now time.Time) (int, error) {
+	sl.cont.note(b, now)
+	n, err := sl.track.writeAt(b, now)
 	if err == nil {
 		sl.c.packets.Add(1)
 		sl.c.bytes.Add(uint64(len(b)))

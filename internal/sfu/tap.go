@@ -31,7 +31,7 @@ type tap struct {
 
 // Write passes one rewritten packet on; the forwarder calls it.
 func (tp *tap) Write(b []byte) (int, error) {
-	tp.cont.note(b)
+	tp.cont.note(b, time.Now())
 	return tp.w.Write(b)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/liveclass/liveclass/internal/media/packetcache"
 	"github.com/liveclass/liveclass/internal/media/rewrite"
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -51,19 +52,20 @@ func receiverMid(pc *webrtc.PeerConnection, receiver *webrtc.RTPReceiver) string
 	return ""
 }
 
-// audioLevelExt returns the ID of the audio-level header extension
-// negotiated for an arriving audio track, 0 for video or when none was
-// negotiated (the track's level is then not read).
-func audioLevelExt(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) uint8 {
-	var id uint8
-	if remote.Kind() == webrtc.RTPCodecTypeAudio {
-		for _, e := range receiver.GetParameters().HeaderExtensions {
-			if e.URI == uriAudioLevel {
-				id = uint8(e.ID)
-			}
+// trackExts returns the IDs of the header extensions negotiated for an
+// arriving track that the receive side reads: the audio level of a
+// microphone (0 for video, or when none was negotiated: the track's level
+// is then not read) and the transport-wide sequence number (0 when none).
+func trackExts(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) (level, twcc uint8) {
+	for _, e := range receiver.GetParameters().HeaderExtensions {
+		switch {
+		case e.URI == uriAudioLevel && remote.Kind() == webrtc.RTPCodecTypeAudio:
+			level = uint8(e.ID)
+		case e.URI == sdp.TransportCCURI:
+			twcc = uint8(e.ID)
 		}
 	}
-	return id
+	return level, twcc
 }
 
 // upTrack is one published track: its forwarder (shared cache, rewriter per
@@ -100,13 +102,18 @@ type upTrack struct {
 
 	// loudness is the smoothed audio level of a microphone (0 silence,
 	// 127 × 256 loudest) and levelAt the arrival of its newest sample
-	// (Unix ns). Only the track's read loop writes them.
+	// (Unix ns). Only receive writes them, under the layer's lock.
 	loudness atomic.Uint32
 	levelAt  atomic.Int64
 
 	// rx counts each layer's packets and losses (a broadcast ingest's
-	// health); only the layer's read loop calls count.
+	// health); only receive calls count, under the layer's lock.
 	rx [maxLayers]rxCount
+
+	// up is the publishing connection's receive side; rmu serialises
+	// each layer's forwarding (receive).
+	up  *upConn
+	rmu [maxLayers]sync.Mutex
 }
 
 // rxCount counts the packets of one received stream and those lost, from
@@ -149,6 +156,7 @@ type publisher struct {
 	pc   *webrtc.PeerConnection
 	wg   *sync.WaitGroup // the read loops of its tracks
 	log  *slog.Logger
+	up   *upConn
 }
 
 // owns reports whether t is published by pub.
@@ -195,7 +203,7 @@ func newUpTrack(ss *Session, pub publisher, spec PublishedTrack, kind webrtc.RTP
 	}
 	id := MakeTrackID(pub.id, spec.Source)
 	t := &upTrack{
-		ss: ss, owner: pub.peer, ing: pub.ing, pc: pub.pc, kind: kind, codec: codec, born: time.Now(),
+		ss: ss, owner: pub.peer, ing: pub.ing, pc: pub.pc, up: pub.up, kind: kind, codec: codec, born: time.Now(),
 		log:  pub.log.With("track", string(id)),
 		info: TrackInfo{ID: id, Participant: pub.id, Source: spec.Source, Codec: mime},
 	}
@@ -326,44 +334,62 @@ func (t *upTrack) requestKeyframe(layer int) {
 	}
 }
 
-// read forwards one layer of the track until it ends. It runs on its own
-// goroutine, the only one that calls Forward for this layer.
-func (t *upTrack) read(remote *webrtc.TrackRemote, layer int, levelExt uint8) {
+// read reads one layer of the track from Pion until it ends: all of it
+// when the connection is not on the direct receive path, else the packets
+// that came before the direct path took the layer's SSRC. It runs on its
+// own goroutine, and ends with the layer.
+func (t *upTrack) read(remote *webrtc.TrackRemote, st *upStream) {
 	defer t.ss.readerDone(t)
-	t.ssrc[layer].Store(uint32(remote.SSRC()))
-	kf := t.subKF[layer]
+	up := t.up
+	defer up.removeStream(st)
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				t.log.Debug("published track read ended", "layer", layer, "err", err)
+				t.log.Debug("published track read ended", "layer", st.layer, "err", err)
 			}
 			return
 		}
 		now := time.Now()
-		t.arrived[layer].Store(now.UnixNano())
 		pkt := buf[:n]
-		if t.ing != nil {
-			t.ing.observe(t, layer, pkt, now)
+		if len(pkt) < 12 {
+			continue
 		}
-		if levelExt != 0 {
-			t.observeLevel(pkt, levelExt, now)
+		fb := up.observe(st, pkt, now)
+		t.receive(st, pkt, now)
+		up.send(fb)
+	}
+}
+
+// receive forwards one packet of a layer, from whichever path it came.
+// The layer's lock keeps the forwarder to one caller at a time while the
+// direct path takes a layer over from Pion's.
+func (t *upTrack) receive(st *upStream, pkt []byte, now time.Time) {
+	layer := st.layer
+	t.rmu[layer].Lock()
+	defer t.rmu[layer].Unlock()
+	t.arrived[layer].Store(now.UnixNano())
+	if t.ing != nil {
+		t.ing.observe(t, layer, pkt, now)
+	}
+	if st.levelExt != 0 {
+		t.observeLevel(pkt, st.levelExt, now)
+	}
+	kf := t.subKF[layer]
+	if kf != nil && t.kind == webrtc.RTPCodecTypeVideo && len(pkt) > 12 {
+		// The throttle of subscriber requests learns of keyframes
+		// too, so that it re-asks only when none came.
+		var p rewrite.Packet
+		if rewrite.Parse(&p, pkt, t.codec, layer, now) == nil && p.Keyframe {
+			kf.Keyframe()
 		}
-		if kf != nil && t.kind == webrtc.RTPCodecTypeVideo && len(pkt) > 12 {
-			// The throttle of subscriber requests learns of keyframes
-			// too, so that it re-asks only when none came.
-			var p rewrite.Packet
-			if rewrite.Parse(&p, pkt, t.codec, layer, now) == nil && p.Keyframe {
-				kf.Keyframe()
-			}
-		}
-		if err := t.fwd.Forward(layer, pkt, now); err != nil {
-			t.ss.srv.counters.dropped.Add(1)
-		}
-		if t.kind == webrtc.RTPCodecTypeVideo {
-			t.pollKeyframes()
-		}
+	}
+	if err := t.fwd.Forward(layer, pkt, now); err != nil {
+		t.ss.srv.counters.dropped.Add(1)
+	}
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		t.pollKeyframes()
 	}
 }
 

@@ -85,7 +85,8 @@ func (s *Server) View(class store.ClassID, v ParticipantID, offerSDP string) (*V
 	}
 	vw.down = downConn{srv: s, name: string(v)}
 	vw.down.fail = func() { vw.Close() }
-	pc, err := s.viewAPI.newPeerConnection(&vw.down, offerSDP)
+	pc, direct, err := s.viewAPI.newPeerConnection(vw.down.buffer, &vw.down.keys, offerSDP)
+	vw.down.directOK = direct
 	if err != nil {
 		return nil, "", fmt.Errorf("sfu: viewer connection: %w", err)
 	}

@@ -1,5 +1,5 @@
-// Package srtpgcm encrypts the SRTP packets of one sender with AEAD
-// AES-GCM (RFC 7714), the profile the sfu negotiates first.
+// Package srtpgcm encrypts and decrypts SRTP packets with AEAD AES-GCM
+// (RFC 7714), the profile the sfu negotiates first.
 //
 // pion/srtp does the same work, per packet: it parses the header it was
 // handed, looks the stream's state up in a map, marshals the header again
@@ -8,7 +8,10 @@
 // keeps each stream's rollover state (a Stream), and Seal is the IV, one
 // GCM seal over the payload with the header as associated data, and the
 // copy of the header. The output is byte for byte pion/srtp's (a test
-// checks it), so any SRTP receiver decrypts it.
+// checks it), so any SRTP receiver decrypts it. A Receiver is the other
+// direction: Open authenticates and decrypts a packet in place, with the
+// replay check and rollover estimate of RFC 3711 kept per stream by the
+// caller (a RecvStream).
 package srtpgcm
 
 import (
@@ -41,34 +44,62 @@ type Sender struct {
 // New derives the session key and salt from a master key and salt of the
 // AEAD_AES_128_GCM or AEAD_AES_256_GCM profile.
 func New(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (*Sender, error) {
-	keyLen := 0
-	switch profile {
-	case srtp.ProtectionProfileAeadAes128Gcm:
-		keyLen = 16
-	case srtp.ProtectionProfileAeadAes256Gcm:
-		keyLen = 32
-	default:
-		return nil, fmt.Errorf("srtpgcm: profile %v is not AES-GCM", profile)
+	keyLen, err := profileKeyLen(profile)
+	if err != nil {
+		return nil, err
 	}
+	aead, salt, err := sessionKeys(masterKey, masterSalt, keyLen)
+	if err != nil {
+		return nil, err
+	}
+	return &Sender{aead: aead, salt: salt}, nil
+}
+
+// sessionKeys derives a session's AEAD and salt from its master key and
+// salt.
+func sessionKeys(masterKey, masterSalt []byte, keyLen int) (cipher.AEAD, [12]byte, error) {
+	var salt [12]byte
 	if len(masterKey) != keyLen || len(masterSalt) != 12 {
-		return nil, fmt.Errorf("srtpgcm: %d-byte key and %d-byte salt, want %d and 12", len(masterKey), len(masterSalt), keyLen)
+		return nil, salt, fmt.Errorf("srtpgcm: %d-byte key and %d-byte salt, want %d and 12", len(masterKey), len(masterSalt), keyLen)
 	}
 	master, err := aes.NewCipher(masterKey)
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
 	key := derive(master, masterSalt, labelEncryption, keyLen)
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
-	s := &Sender{aead: aead}
-	copy(s.salt[:], derive(master, masterSalt, labelSalt, 12))
-	return s, nil
+	copy(salt[:], derive(master, masterSalt, labelSalt, 12))
+	return aead, salt, nil
+}
+
+// profileKeyLen returns the master key length of an AES-GCM profile.
+func profileKeyLen(profile srtp.ProtectionProfile) (int, error) {
+	switch profile {
+	case srtp.ProtectionProfileAeadAes128Gcm:
+		return 16, nil
+	case srtp.ProtectionProfileAeadAes256Gcm:
+		return 32, nil
+	}
+	return 0, fmt.Errorf("srtpgcm: profile %v is not AES-GCM", profile)
+}
+
+// nonce writes RFC 7714 §8.1's IV into iv: 00 00 | SSRC | ROC | SEQ,
+// exclusive-ored with the session salt.
+func nonce(iv *[12]byte, salt *[12]byte, ssrc, roc uint32, seq uint16) {
+	*iv = [12]byte{}
+	binary.BigEndian.PutUint32(iv[2:], ssrc)
+	binary.BigEndian.PutUint32(iv[6:], roc)
+	binary.BigEndian.PutUint16(iv[10:], seq)
+	for i := range iv {
+		iv[i] ^= salt[i]
+	}
 }
 
 // derive is RFC 3711's AES-CM key derivation with a key derivation rate of
@@ -146,16 +177,8 @@ func (s *Sender) Seal(dst, hdr, payload []byte, ssrc uint32, seq uint16, st *Str
 	if err != nil {
 		return nil, err
 	}
-	// RFC 7714 §8.1: 00 00 | SSRC | ROC | SEQ, exclusive-ored with the
-	// session salt.
 	iv := &st.iv
-	*iv = [12]byte{}
-	binary.BigEndian.PutUint32(iv[2:], ssrc)
-	binary.BigEndian.PutUint32(iv[6:], roc)
-	binary.BigEndian.PutUint16(iv[10:], seq)
-	for i := range iv {
-		iv[i] ^= s.salt[i]
-	}
+	nonce(iv, &s.salt, ssrc, roc, seq)
 	out := append(dst[:0], hdr...)
 	return s.aead.Seal(out, iv[:], payload, hdr), nil
 }

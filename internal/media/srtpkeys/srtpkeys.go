@@ -1,6 +1,6 @@
 // Package srtpkeys recovers the SRTP keys of a DTLS-SRTP connection
 // (RFC 5764) negotiated by Pion, for a sender that encrypts and sends its
-// own packets.
+// own packets and a receiver that decrypts its own.
 //
 // Pion keeps the DTLS connection, and with it the RFC 5705 exporter the
 // keys come from, to itself. What its setting engine does hand out is
@@ -40,12 +40,16 @@ const exporterLabel = "EXTRACTOR-dtls_srtp"
 // server.
 var ErrNotReady = errors.New("srtpkeys: handshake not seen from the server side")
 
-// Keys are what a sender needs to encrypt SRTP for its peer.
+// Keys are what a sender needs to encrypt SRTP for its peer, and a
+// receiver to decrypt the peer's.
 type Keys struct {
 	Profile srtp.ProtectionProfile
 	// Key and Salt are the server's write key and salt: what the local
 	// (server) side encrypts its SRTP with.
 	Key, Salt []byte
+	// RemoteKey and RemoteSalt are the client's: what the peer encrypts
+	// its SRTP with, for a receiver that opens the packets itself.
+	RemoteKey, RemoteSalt []byte
 }
 
 // Collector gathers the handshake's parts for one connection. Its methods
@@ -141,7 +145,11 @@ func (c *Collector) Keys() (Keys, error) {
 	if err := cfg.ExtractSessionKeysFromDTLS(&ex, false); err != nil {
 		return Keys{}, fmt.Errorf("srtpkeys: %w", err)
 	}
-	return Keys{Profile: cfg.Profile, Key: cfg.Keys.LocalMasterKey, Salt: cfg.Keys.LocalMasterSalt}, nil
+	return Keys{
+		Profile: cfg.Profile,
+		Key:     cfg.Keys.LocalMasterKey, Salt: cfg.Keys.LocalMasterSalt,
+		RemoteKey: cfg.Keys.RemoteMasterKey, RemoteSalt: cfg.Keys.RemoteMasterSalt,
+	}, nil
 }
 
 // prfHash returns the hash of a DTLS 1.2 cipher suite's PRF: SHA-384 for

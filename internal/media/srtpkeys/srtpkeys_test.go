@@ -104,6 +104,13 @@ func TestKeysMatchTheExporter(t *testing.T) {
 			if !bytes.Equal(keys.Key, want.Keys.RemoteMasterKey) || !bytes.Equal(keys.Salt, want.Keys.RemoteMasterSalt) {
 				t.Fatalf("keys %x/%x, the client's exporter gives %x/%x", keys.Key, keys.Salt, want.Keys.RemoteMasterKey, want.Keys.RemoteMasterSalt)
 			}
+			// And the client's own keys are the remote ones recovered.
+			if !bytes.Equal(keys.RemoteKey, want.Keys.LocalMasterKey) || !bytes.Equal(keys.RemoteSalt, want.Keys.LocalMasterSalt) {
+				t.Fatalf("remote keys %x/%x, the client's exporter gives %x/%x", keys.RemoteKey, keys.RemoteSalt, want.Keys.LocalMasterKey, want.Keys.LocalMasterSalt)
+			}
+			if bytes.Equal(keys.RemoteKey, keys.Key) {
+				t.Fatal("both directions have the same key")
+			}
 			// And a packet the server side encrypts with them is one the
 			// client decrypts.
 			enc, err := srtp.CreateContext(keys.Key, keys.Salt, keys.Profile)

@@ -65,23 +65,39 @@ func (q *recvQueue) init() {
 	q.readFn = q.recvmmsg
 }
 
-// read returns the next datagram: a queued one if any, else the first of
-// a new batch, read into b directly.
+// read returns the next datagram not diverted: a queued one if any, else
+// the first of a new batch, read into b directly.
 func (c *Conn) read(b []byte) (int, netip.AddrPort, error) {
 	q := &c.recv
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.next < q.got {
-		i := q.next
-		q.next++
-		n := copy(b, q.bufs[i][:q.msgs[i].len])
-		return n, addrFrom(&q.names[i]), nil
+	for {
+		for q.next < q.got {
+			i := q.next
+			q.next++
+			from := addrFrom(&q.names[i])
+			pkt := q.bufs[i][:q.msgs[i].len]
+			if c.diverted(pkt, from) {
+				continue
+			}
+			return copy(b, pkt), from, nil
+		}
+		if len(b) == 0 {
+			// recvmmsg would drop the datagram into an empty buffer; a
+			// zero read must not lose one, so it takes the plain path.
+			return c.conn.ReadFromUDPAddrPort(b)
+		}
+		n, from, err := c.readBatch(b)
+		if err != nil || !c.diverted(b[:n], from) {
+			return n, from, err
+		}
 	}
-	if len(b) == 0 {
-		// recvmmsg would drop the datagram into an empty buffer; a zero
-		// read must not lose one, so it takes the plain path.
-		return c.conn.ReadFromUDPAddrPort(b)
-	}
+}
+
+// readBatch reads a new batch, its first datagram into b, and returns
+// that one; q.mu is held.
+func (c *Conn) readBatch(b []byte) (int, netip.AddrPort, error) {
+	q := &c.recv
 	q.iovs[0].Base = &b[0]
 	q.iovs[0].SetLen(len(b))
 	// The address lengths are value-result: only the messages the last

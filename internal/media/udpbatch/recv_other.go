@@ -10,5 +10,10 @@ type recvQueue struct{}
 func (q *recvQueue) init() {}
 
 func (c *Conn) read(b []byte) (int, netip.AddrPort, error) {
-	return c.conn.ReadFromUDPAddrPort(b)
+	for {
+		n, from, err := c.conn.ReadFromUDPAddrPort(b)
+		if err != nil || !c.diverted(b[:n], from) {
+			return n, from, err
+		}
+	}
 }

@@ -52,8 +52,9 @@ type Conn struct {
 	addrs  []netip.AddrPort
 	sys    sysQueue
 
-	one  oneSend   // writes outside a pass
-	recv recvQueue // reads
+	one    oneSend   // writes outside a pass
+	recv   recvQueue // reads
+	divert atomic.Pointer[Divert]
 
 	batches  atomic.Uint64
 	datagram atomic.Uint64
@@ -89,6 +90,30 @@ func New(conn *net.UDPConn, size int) (*Conn, error) {
 	c.one.init()
 	c.recv.init()
 	return c, nil
+}
+
+// Divert is given every datagram read before the socket's reader sees
+// it, with its sender, and returns whether it took it: a datagram taken
+// is not returned by the read. It runs on the reading goroutine, one
+// datagram at a time, and may change b, which is not kept after it
+// returns.
+type Divert func(b []byte, from netip.AddrPort) bool
+
+// SetDivert sets the function that datagrams are offered to before a
+// read returns them; nil offers them to nobody. It may be called while a
+// read waits.
+func (c *Conn) SetDivert(f Divert) {
+	if f == nil {
+		c.divert.Store(nil)
+		return
+	}
+	c.divert.Store(&f)
+}
+
+// diverted offers a datagram to the divert function.
+func (c *Conn) diverted(b []byte, from netip.AddrPort) bool {
+	f := c.divert.Load()
+	return f != nil && (*f)(b, from)
 }
 
 // Begin starts a forwarding pass: writes are queued until End.

@@ -267,3 +267,69 @@ func threadCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestDivert checks that the datagrams the divert function takes, from
+// the first of a batch and from the queued rest, never reach the reader,
+// that it sees them with their senders, and that the others come through
+// in order.
+func TestDivert(t *testing.T) {
+	c := newConn(t, "udp4", "127.0.0.1:0", 0)
+	taken, kept := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+	var got []string
+	c.SetDivert(func(b []byte, from netip.AddrPort) bool {
+		if from != addrOf(taken) {
+			return false
+		}
+		got = append(got, string(b))
+		b[0] = 'X' // the function may use the buffer
+		return true
+	})
+	const n = 30
+	for i := range n {
+		s := kept
+		if i%3 != 1 {
+			s = taken // the first datagram of the batch among them
+		}
+		if _, err := s.WriteToUDPAddrPort([]byte(fmt.Sprintf("datagram %d", i)), addrOf(c.conn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 100)
+	for i := 1; i < n; i += 3 {
+		m, from, err := c.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if want := fmt.Sprintf("datagram %d", i); string(buf[:m]) != want || from != addrOf(kept) {
+			t.Fatalf("read %q from %v, want %q from %v", buf[:m], from, want, addrOf(kept))
+		}
+	}
+	var want []string
+	for i := range n {
+		if i%3 != 1 {
+			want = append(want, fmt.Sprintf("datagram %d", i))
+		}
+	}
+	// The last taken datagram follows the last kept one: it is diverted
+	// by the read that waits after it.
+	c.SetDivert(func(b []byte, from netip.AddrPort) bool {
+		got = append(got, string(b))
+		return true
+	})
+	must(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+	if _, _, err := c.ReadFromAddrPort(buf); err == nil {
+		t.Fatal("a diverted datagram was returned")
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("diverted %q, want %q", got, want)
+	}
+	c.SetDivert(nil)
+	if _, err := taken.WriteToUDPAddrPort([]byte("after"), addrOf(c.conn)); err != nil {
+		t.Fatal(err)
+	}
+	must(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	if m, _, err := c.ReadFromAddrPort(buf); err != nil || string(buf[:m]) != "after" {
+		t.Fatalf("with no divert function: %q, %v", buf[:m], err)
+	}
+}

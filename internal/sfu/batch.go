@@ -20,24 +20,16 @@ type batchNet struct {
 
 // ListenUDP opens a socket and wraps it for batching.
 func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
-	c, err := n.Net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
-	}
-	uc, ok := c.(*net.UDPConn)
-	if !ok {
-		return c, nil
+	if laddr == nil {
+		laddr = &net.UDPAddr{}
 	}
 	// Room for the bursts of a keyframe sent to a whole class.
-	_ = uc.SetReadBuffer(4 << 20)
-	_ = uc.SetWriteBuffer(4 << 20)
-	bc, err := udpbatch.New(uc, 0)
+	bc, err := udpbatch.Listen(network, laddr, 4<<20, 0)
 	if err != nil {
-		_ = uc.Close()
 		return nil, err
 	}
 	n.conns = append(n.conns, bc)
-	return &batchedConn{UDPConn: c, b: bc}, nil
+	return &batchedConn{UDPConn: bc.Socket(), b: bc}, nil
 }
 
 // batchedConn routes the writes and reads the ICE mux makes through the

@@ -63,6 +63,14 @@ func (q *sysQueue) send(c *Conn) {
 		return
 	}
 	q.sent, q.pending, q.refused = 0, n, 0
+	if c.twin >= 0 && q.sendmmsg(uintptr(c.twin)) {
+		// All of it went on the send-only socket; what did not (its
+		// buffer full) goes on the first, whose poller can wait.
+		if q.refused > 0 {
+			c.failed.Add(uint64(q.refused))
+		}
+		return
+	}
 	if err := c.raw.Write(q.sendFn); err != nil {
 		// The socket is closed: the rest is lost, as a send on a closed
 		// socket would have lost it.
@@ -153,7 +161,10 @@ func (c *Conn) writeOne(b []byte, addr netip.AddrPort) (int, error) {
 		return 0, c.writeErr(addr, errors.New("address family does not match the socket's"))
 	}
 	o.buf, o.namelen, o.errno = b, namelen, 0
-	err := c.raw.Write(o.fn)
+	var err error
+	if c.twin < 0 || !o.sendto(uintptr(c.twin)) {
+		err = c.raw.Write(o.fn)
+	}
 	o.buf = nil
 	if err != nil {
 		return 0, c.writeErr(addr, err)
@@ -189,3 +200,6 @@ func (o *oneSend) sendto(fd uintptr) bool {
 		}
 	}
 }
+
+// closeTwin closes the send-only socket.
+func closeTwin(fd int) { _ = unix.Close(fd) }

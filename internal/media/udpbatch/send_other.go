@@ -2,7 +2,10 @@
 
 package udpbatch
 
-import "net/netip"
+import (
+	"net/netip"
+	"sync"
+)
 
 // sysQueue sends datagram by datagram where sendmmsg does not exist.
 type sysQueue struct{}
@@ -17,11 +20,15 @@ func (q *sysQueue) send(c *Conn) {
 	}
 }
 
-// oneSend needs no state where writes go through the socket itself.
-type oneSend struct{}
+// oneSend needs no state where writes go through the socket itself; mu
+// is Close's, as on Linux.
+type oneSend struct{ mu sync.Mutex }
 
 func (o *oneSend) init() {}
 
 func (c *Conn) writeOne(b []byte, addr netip.AddrPort) (int, error) {
 	return c.conn.WriteToUDPAddrPort(b, addr)
 }
+
+// closeTwin is never called: only Linux has a send-only socket.
+func closeTwin(int) {}

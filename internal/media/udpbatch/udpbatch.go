@@ -55,6 +55,9 @@ type Conn struct {
 	one    oneSend   // writes outside a pass
 	recv   recvQueue // reads
 	divert atomic.Pointer[Divert]
+	// twin is the send-only socket of Listen on Linux, -1 without one.
+	// Written with mu and one.mu held, read with either.
+	twin int
 
 	batches  atomic.Uint64
 	datagram atomic.Uint64
@@ -79,6 +82,7 @@ func New(conn *net.UDPConn, size int) (*Conn, error) {
 		return nil, fmt.Errorf("udpbatch: local address %v is not UDP", conn.LocalAddr())
 	}
 	c := &Conn{
+		twin:  -1,
 		conn:  conn,
 		raw:   raw,
 		v4:    la.IP.To4() != nil && !la.IP.IsUnspecified(),
@@ -194,9 +198,20 @@ func (c *Conn) Close() error {
 	c.mu.Lock()
 	c.flush()
 	c.closed = true
+	c.one.mu.Lock()
+	twin := c.twin
+	c.twin = -1
+	c.one.mu.Unlock()
 	c.mu.Unlock()
+	if twin >= 0 {
+		closeTwin(twin)
+	}
 	return c.conn.Close()
 }
+
+// Socket returns the socket the Conn reads from, for what the Conn does
+// not wrap (its buffers, its options). Writes must not bypass the Conn.
+func (c *Conn) Socket() *net.UDPConn { return c.conn }
 
 // LocalAddr implements net.PacketConn.
 func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package udpbatch
+
+import "net"
+
+// Listen opens a UDP socket on laddr and wraps it, with bufBytes of
+// kernel buffer each way (0 leaves the system's default).
+func Listen(network string, laddr *net.UDPAddr, bufBytes, size int) (*Conn, error) {
+	uc, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if bufBytes > 0 {
+		_ = uc.SetReadBuffer(bufBytes)
+		_ = uc.SetWriteBuffer(bufBytes)
+	}
+	c, err := New(uc, size)
+	if err != nil {
+		_ = uc.Close()
+		return nil, err
+	}
+	return c, nil
+}

@@ -3,7 +3,9 @@ package sfu
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/liveclass/liveclass/internal/apperr"
 	"github.com/liveclass/liveclass/internal/store"
@@ -63,6 +65,17 @@ func TestPublisherFeedback(t *testing.T) {
 	alice := join(t, srv, api, "feedback", "alice", 1)
 	alice.skip.Store(3000 + 40 + 1) // the top layer starts at 3000: its 41st packet
 	alice.publish(true, false)
+	// With all its RTP taken before Pion sees it, the connection must
+	// still look alive to Pion's ICE agent (its keepalives' answers),
+	// past the agent's 5 s disconnection timeout.
+	connectedAt := time.Now()
+	var iceStates []string
+	var iceMu sync.Mutex
+	alice.peer.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		iceMu.Lock()
+		iceStates = append(iceStates, s.String())
+		iceMu.Unlock()
+	})
 	waitFor(t, "a NACK of the packet never sent, TWCC feedback, a receiver report with LSR", func() bool {
 		alice.fbMu.Lock()
 		defer alice.fbMu.Unlock()
@@ -77,6 +90,16 @@ func TestPublisherFeedback(t *testing.T) {
 	alice.fbMu.Unlock()
 	if alice.peer.up.direct.Load() == 0 {
 		t.Fatal("no packet came the direct path")
+	}
+	before := alice.peer.up.direct.Load()
+	time.Sleep(7*time.Second - time.Since(connectedAt))
+	iceMu.Lock()
+	defer iceMu.Unlock()
+	if len(iceStates) > 0 || alice.peer.pub.ICEConnectionState() != webrtc.ICEConnectionStateConnected {
+		t.Fatalf("the publisher connection went %v, now %v", iceStates, alice.peer.pub.ICEConnectionState())
+	}
+	if alice.peer.up.direct.Load() <= before {
+		t.Fatal("the direct path stopped")
 	}
 }
 
@@ -97,5 +120,51 @@ func TestPassiveOfferRefused(t *testing.T) {
 	err = c.peer.PublisherOffer(sdp, nil)
 	if !apperr.Is(err, apperr.Invalid) || apperr.FieldOf(err) != "sdp" {
 		t.Fatalf("passive offer: %v", err)
+	}
+}
+
+// TestUpStreamStatistics drives a stream's receiver statistics by hand:
+// a gap is NACKed at once, again after nackRetry, nackTries times at
+// most, and never once it arrives; a jump past nackMax is a restart, not
+// losses; the reports give the loss since the last one and in all, and the
+// highest sequence number across a wrap.
+func TestUpStreamStatistics(t *testing.T) {
+	st := &upStream{ssrc: 5, clock: 90000, nack: true}
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for seq := uint16(65530); seq != 3; seq++ { // across the wrap
+		st.count(seq, uint32(seq)*3000, at(int(seq-65530)*10).Sub(t0), at(int(seq-65530)*10))
+	}
+	st.count(6, 6*3000, at(100).Sub(t0), at(100)) // 3, 4, 5 lost
+	if n := st.nacks(1, at(100)); n == nil || fmt.Sprint(n.Nacks[0].PacketList()) != "[3 4 5]" {
+		t.Fatalf("first NACK: %+v", n)
+	}
+	if n := st.nacks(1, at(150)); n != nil {
+		t.Fatalf("NACKed again before nackRetry: %+v", n)
+	}
+	st.count(4, 4*3000, at(160).Sub(t0), at(160)) // a repair
+	if n := st.nacks(1, at(200)); n == nil || fmt.Sprint(n.Nacks[0].PacketList()) != "[3 5]" {
+		t.Fatalf("second NACK: %+v", n)
+	}
+	for i := 3; i <= nackTries+1; i++ {
+		st.nacks(1, at(100*i))
+	}
+	if len(st.missing) != 0 {
+		t.Fatalf("still asking after %d tries: %v", nackTries, st.missing)
+	}
+	r := st.report(at(1000))
+	if r.LastSequenceNumber != 1<<16|6 {
+		t.Fatalf("highest %#x, want %#x", r.LastSequenceNumber, 1<<16|6)
+	}
+	if r.TotalLost != 2 || r.FractionLost != 2*256/13 {
+		t.Fatalf("lost %d, fraction %d/256; want 2 and %d", r.TotalLost, r.FractionLost, 2*256/13)
+	}
+	st.count(7, 7*3000, at(1010).Sub(t0), at(1010))
+	if r := st.report(at(2000)); r.FractionLost != 0 || r.TotalLost != 2 {
+		t.Fatalf("second report: fraction %d, total %d", r.FractionLost, r.TotalLost)
+	}
+	st.count(7+nackMax+50, 0, at(2010).Sub(t0), at(2010)) // a restart
+	if len(st.missing) != 0 {
+		t.Fatalf("a restart taken as %d losses", len(st.missing))
 	}
 }

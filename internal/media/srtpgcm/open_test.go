@@ -288,3 +288,48 @@ func TestOpenCryptex(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpen feeds Open what the network may send: it must refuse or open,
+// never panic or read past the packet, and leave the stream as it was
+// when it refuses.
+func FuzzOpen(f *testing.F) {
+	key, salt := make([]byte, 16), make([]byte, 12)
+	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.Cryptex(srtp.CryptexModeEnabled))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := range 4 {
+		h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), SSRC: 1}
+		if i%2 == 1 {
+			h.CSRC = []uint32{9}
+			_ = h.SetExtension(1, []byte{1, 2})
+		}
+		b, _ := h.Marshal()
+		b = append(b, make([]byte, 30)...)
+		sealed, err := enc.EncryptRTP(nil, b, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(sealed)
+	}
+	f.Add([]byte{0x9f, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add(make([]byte, 12+TagLen))
+	rc, err := NewReceiver(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		var st RecvStream
+		before := st
+		out, err := rc.Open(append([]byte(nil), pkt...), &st)
+		if err != nil {
+			if st.newest != before.newest || st.started != before.started || st.seen != before.seen {
+				t.Fatal("a refused packet changed the stream")
+			}
+			return
+		}
+		if len(out) > len(pkt) || len(out) < 12 {
+			t.Fatalf("opened %d bytes of %d", len(out), len(pkt))
+		}
+	})
+}

@@ -148,6 +148,9 @@ type Server struct {
 	// receivers maps the remote address of each publishing connection on
 	// the direct receive path to it (upconn.go).
 	receivers sync.Map // netip.AddrPort → *upConn
+	// queued pools the video packets on their way from the direct path
+	// to their layers' goroutines.
+	queued sync.Pool
 
 	mu       sync.Mutex
 	sessions map[store.ClassID]*Session

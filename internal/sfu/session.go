@@ -291,6 +291,10 @@ func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.Tr
 		t: t, layer: layer, ssrc: uint32(remote.SSRC()), clock: t.clockRate(),
 		nack: t.kind == webrtc.RTPCodecTypeVideo, twccExt: twccExt, levelExt: levelExt,
 	}
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		st.q = make(chan *queued, videoQueue)
+		pub.wg.Go(func() { st.forward(&ss.srv.queued) })
+	}
 	pub.up.addStream(st)
 	pub.wg.Go(func() { t.read(remote, st) })
 	if isNew {

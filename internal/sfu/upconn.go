@@ -23,7 +23,8 @@ import (
 //   - direct: the ICE mux's socket offers every datagram it reads to the
 //     sfu first (udpbatch.Divert). An RTP packet from the remote address
 //     of a connection on the direct path, of an SSRC already published,
-//     is opened there (srtpgcm) and forwarded on the reading goroutine.
+//     is opened there (srtpgcm) and forwarded: audio on the reading
+//     goroutine, video on its layer's own goroutine (enqueue).
 //     Pion's receive chain — the mux's per-address buffer, the ICE
 //     candidate's read loop, the DTLS/SRTP demultiplexer, the SRTP
 //     session, the track's buffer — is five goroutine hand-offs and four
@@ -77,6 +78,7 @@ type upConn struct {
 
 	direct  atomic.Uint64 // packets that came the direct path
 	refused atomic.Uint64 // packets dropped by the direct path (forged, replayed)
+	shed    atomic.Uint64 // video packets dropped because their layer's goroutine fell behind
 }
 
 // upStream is one published layer's SSRC as its connection receives it.
@@ -89,6 +91,11 @@ type upStream struct {
 	twccExt  uint8  // transport-wide sequence number extension ID; 0 none
 	levelExt uint8  // audio level extension ID; 0 none
 	srtp     srtpgcm.RecvStream
+	// q takes a video layer's packets of the direct path to its own
+	// goroutine (forward); nil for audio, which is forwarded where it is
+	// read. Sent to and closed with the connection's lock held.
+	q       chan *queued
+	qClosed bool
 
 	// Receiver statistics (RFC 3550 §6.4.1, appendix A.3 and A.8).
 	started      bool
@@ -126,12 +133,17 @@ func (u *upConn) addStream(st *upStream) {
 	u.streams[st.ssrc] = st
 }
 
-// removeStream forgets a layer whose reading ended.
+// removeStream forgets a layer whose reading ended, and ends its
+// forwarding goroutine once what is queued is forwarded.
 func (u *upConn) removeStream(st *upStream) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.streams[st.ssrc] == st {
 		delete(u.streams, st.ssrc)
+	}
+	if st.q != nil && !st.qClosed {
+		st.qClosed = true
+		close(st.q)
 	}
 }
 
@@ -302,11 +314,66 @@ func (u *upConn) receive(b []byte, now time.Time) bool {
 		return true // Pion's context would refuse it as well
 	}
 	fb := u.observeLocked(st, pkt, now)
-	u.mu.Unlock()
 	u.direct.Add(1)
-	st.t.receive(st, pkt, now)
+	if st.q != nil {
+		// Video goes to its layer's goroutine (forward); under u.mu, so
+		// that removeStream cannot close the queue meanwhile.
+		if !st.enqueue(&u.srv.queued, pkt, now) {
+			u.shed.Add(1)
+		}
+		u.mu.Unlock()
+	} else {
+		u.mu.Unlock()
+		st.t.receive(st, pkt, now)
+	}
 	u.send(fb)
 	return true
+}
+
+// videoQueue is how many packets a video layer's goroutine may fall
+// behind the reading goroutine before packets are shed: about a second of
+// a 720p layer, several keyframes' worth.
+const videoQueue = 256
+
+// queued is a published video packet on its way to its layer's
+// goroutine; the Server pools them.
+type queued struct {
+	buf [1500]byte
+	n   int
+	at  time.Time
+}
+
+// enqueue hands a video packet to its layer's goroutine, or reports false
+// when that goroutine has fallen videoQueue packets behind: the server is
+// out of CPU, and video is what gives way, so that the reading goroutine
+// keeps emptying the socket and audio, forwarded right there, goes on.
+// The caller holds the connection's lock.
+func (st *upStream) enqueue(pool *sync.Pool, pkt []byte, now time.Time) bool {
+	if len(pkt) > len(queued{}.buf) {
+		return false
+	}
+	qp, _ := pool.Get().(*queued)
+	if qp == nil {
+		qp = new(queued)
+	}
+	qp.n, qp.at = copy(qp.buf[:], pkt), now
+	select {
+	case st.q <- qp:
+		return true
+	default:
+		pool.Put(qp)
+		return false
+	}
+}
+
+// forward forwards a video layer's queued packets until the layer ends
+// (removeStream closes the queue). Each layer forwarding on its own
+// goroutine lets the layers of a server's classes use all its cores.
+func (st *upStream) forward(pool *sync.Pool) {
+	for qp := range st.q {
+		st.t.receive(st, qp.buf[:qp.n], qp.at)
+		pool.Put(qp)
+	}
 }
 
 // observe records a packet that came through Pion and returns the

@@ -168,3 +168,34 @@ func TestUpStreamStatistics(t *testing.T) {
 		t.Fatalf("a restart taken as %d losses", len(st.missing))
 	}
 }
+
+// TestVideoShedsFirst fills a video layer's queue while its goroutine does
+// not run, as on a server out of CPU: the packets past the queue are shed,
+// without blocking the reading goroutine, and what was queued is
+// forwarded in order once the goroutine runs, to the end of the layer.
+func TestVideoShedsFirst(t *testing.T) {
+	var pool sync.Pool
+	st := &upStream{q: make(chan *queued, videoQueue)}
+	pkt := make([]byte, 100)
+	for i := range videoQueue + 10 {
+		pkt[0] = byte(i)
+		ok := st.enqueue(&pool, pkt, time.Unix(int64(i), 0))
+		if want := i < videoQueue; ok != want {
+			t.Fatalf("packet %d: queued %v, want %v", i, ok, want)
+		}
+	}
+	close(st.q)
+	i := 0
+	for qp := range st.q {
+		if qp.n != len(pkt) || qp.buf[0] != byte(i) || qp.at.Unix() != int64(i) {
+			t.Fatalf("packet %d came as %d bytes starting %d at %v", i, qp.n, qp.buf[0], qp.at)
+		}
+		i++
+	}
+	if i != videoQueue {
+		t.Fatalf("%d packets queued, want %d", i, videoQueue)
+	}
+	if st.enqueue(&pool, make([]byte, 1600), time.Now()) {
+		t.Fatal("a packet larger than a slot was queued")
+	}
+}

@@ -46,7 +46,13 @@ type Stats struct {
 	PLIs uint64
 	// Dropped counts malformed packets from publishers.
 	Dropped uint64
-	Peers   []PeerStats
+	// ReceivedDirect counts the published packets that came the sfu's
+	// own receive path (upconn.go), Refused those it dropped (failed
+	// authentication, replays) and Shed the video it dropped because a
+	// layer's forwarding fell behind: over the participants and
+	// broadcast publishers connected now.
+	ReceivedDirect, Refused, Shed uint64
+	Peers                         []PeerStats
 }
 
 // Stats returns the Server's counts and every peer's.
@@ -62,10 +68,20 @@ func (s *Server) Stats() Stats {
 	for _, ss := range sessions {
 		ss.mu.Lock()
 		peers := make([]*Peer, 0, len(ss.peers))
+		ups := make([]*upConn, 0, len(ss.peers)+len(ss.ingests))
 		for _, p := range ss.peers {
 			peers = append(peers, p)
+			ups = append(ups, p.up)
+		}
+		for _, ing := range ss.ingests {
+			ups = append(ups, ing.up)
 		}
 		ss.mu.Unlock()
+		for _, u := range ups {
+			st.ReceivedDirect += u.direct.Load()
+			st.Refused += u.refused.Load()
+			st.Shed += u.shed.Load()
+		}
 		for _, p := range peers {
 			ps := p.Stats(now)
 			st.PacketsForwarded += ps.PacketsSent

@@ -19,6 +19,7 @@ import (
 	"github.com/liveclass/liveclass/internal/classes"
 	"github.com/liveclass/liveclass/internal/events"
 	"github.com/liveclass/liveclass/internal/jointoken"
+	"github.com/liveclass/liveclass/internal/sfu"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/liveclass/liveclass/internal/store/sqlite"
 	"github.com/liveclass/liveclass/internal/web"
@@ -54,6 +55,7 @@ type env struct {
 	auth    *auth.Service
 	classes *classes.Service
 	clock   *clock
+	media   *sfu.Server // the live classes' media, when there is one
 }
 
 type envOptions struct {

@@ -76,7 +76,7 @@ func newLiveEnv(t *testing.T) (*env, *wsConns) {
 	// and the database still stand.
 	t.Cleanup(srv.Close)
 	t.Cleanup(sig.Close)
-	return &env{t: t, srv: srv, st: st, auth: as, classes: cs, clock: clk}, conns
+	return &env{t: t, srv: srv, st: st, auth: as, classes: cs, clock: clk, media: media}, conns
 }
 
 // wsConns keeps the network connections of the signalling WebSockets by
@@ -373,6 +373,11 @@ func TestBrowserLiveClassroom(t *testing.T) {
 					decodes(t, p, id(o)+"/camera")
 				}
 			}
+		}
+		// Chromium's packets come the sfu's own receive path: it
+		// answered as the DTLS server, with AES-GCM.
+		if st := e.media.Stats(); st.ReceivedDirect == 0 || st.Refused != 0 {
+			t.Fatalf("published packets: %d on the direct path, %d refused there", st.ReceivedDirect, st.Refused)
 		}
 	})
 	if !ok {

@@ -182,7 +182,8 @@ func (b rtpBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, er
 // publisher sends matters to the sfu.
 type srSink struct{ u *upConn }
 
-func (s *srSink) Write(b []byte) (int, error) {
+func (s *srSink) Write(p []byte) (int, error) {
+	b := p
 	for len(b) >= 8 {
 		n := 4 * (int(binary.BigEndian.Uint16(b[2:])) + 1)
 		if n > len(b) {
@@ -193,7 +194,7 @@ func (s *srSink) Write(b []byte) (int, error) {
 		}
 		b = b[n:]
 	}
-	return len(b), nil
+	return len(p), nil
 }
 
 func (s *srSink) Read([]byte) (int, error) { return 0, io.EOF }

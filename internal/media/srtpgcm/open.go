@@ -1,7 +1,6 @@
 package srtpgcm
 
 import (
-	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 
@@ -25,23 +24,16 @@ var (
 // Receiver opens the SRTP packets of one crypto context (the remote side
 // of one DTLS-SRTP session). Like Sender it holds no per-stream state and
 // is safe for concurrent use.
-type Receiver struct {
-	aead cipher.AEAD
-	salt [12]byte
-}
+type Receiver struct{ session }
 
 // NewReceiver derives the session key and salt from the remote side's
 // master key and salt of an AES-GCM profile.
 func NewReceiver(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (*Receiver, error) {
-	keyLen, err := profileKeyLen(profile)
+	s, err := newSession(profile, masterKey, masterSalt)
 	if err != nil {
 		return nil, err
 	}
-	aead, salt, err := sessionKeys(masterKey, masterSalt, keyLen)
-	if err != nil {
-		return nil, err
-	}
-	return &Receiver{aead: aead, salt: salt}, nil
+	return &Receiver{s}, nil
 }
 
 // RecvStream is the receiving state of one SSRC: the newest packet index

@@ -33,14 +33,7 @@ func TestOpenPion(t *testing.T) {
 			for i := range salt {
 				salt[i] = byte(r.Uint32())
 			}
-			enc, err := srtp.CreateContext(key, salt, tc.profile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc, err := NewReceiver(tc.profile, key, salt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			enc, rc := sealerAndReceiver(t, tc.profile, key, salt)
 			for k, start := range []uint16{65500, 100, 65535} {
 				ssrc := uint32(0x2000 + k)
 				var st RecvStream
@@ -111,14 +104,7 @@ func extPacket(seq uint16, ssrc uint32, n int, ext bool, r *rand.Rand) []byte {
 func TestOpenRefuses(t *testing.T) {
 	key, salt := make([]byte, 16), make([]byte, 12)
 	key[0], salt[0] = 1, 2
-	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := NewReceiver(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc, rc := sealerAndReceiver(t, srtp.ProtectionProfileAeadAes128Gcm, key, salt)
 	r := rand.New(rand.NewPCG(3, 3))
 	seal := func(seq uint16) []byte {
 		b, err := enc.EncryptRTP(nil, extPacket(seq, 7, 100, true, r), nil)
@@ -171,14 +157,7 @@ func TestOpenRefuses(t *testing.T) {
 // 1, which Open finds on its second try.
 func TestOpenAfterWrapElsewhere(t *testing.T) {
 	key, salt := make([]byte, 16), make([]byte, 12)
-	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := NewReceiver(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc, rc := sealerAndReceiver(t, srtp.ProtectionProfileAeadAes128Gcm, key, salt)
 	r := rand.New(rand.NewPCG(4, 4))
 	var st RecvStream
 	for seq := uint16(65530); seq != 20; seq++ {
@@ -202,18 +181,12 @@ func TestOpenAfterWrapElsewhere(t *testing.T) {
 
 func BenchmarkOpen(b *testing.B) {
 	key, salt := make([]byte, 16), make([]byte, 12)
-	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc, err := NewReceiver(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
-	if err != nil {
-		b.Fatal(err)
-	}
+	enc, rc := sealerAndReceiver(b, srtp.ProtectionProfileAeadAes128Gcm, key, salt)
 	r := rand.New(rand.NewPCG(5, 5))
 	const n = 4096
 	sealed := make([][]byte, n)
 	for i := range sealed {
+		var err error
 		if sealed[i], err = enc.EncryptRTP(nil, extPacket(uint16(i), 1, 1100, true, r), nil); err != nil {
 			b.Fatal(err)
 		}
@@ -239,14 +212,7 @@ func BenchmarkOpen(b *testing.B) {
 func TestOpenCryptex(t *testing.T) {
 	key, salt := make([]byte, 16), make([]byte, 12)
 	key[3], salt[5] = 7, 9
-	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.Cryptex(srtp.CryptexModeEnabled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := NewReceiver(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc, rc := sealerAndReceiver(t, srtp.ProtectionProfileAeadAes128Gcm, key, salt, srtp.Cryptex(srtp.CryptexModeEnabled))
 	r := rand.New(rand.NewPCG(6, 6))
 	var st RecvStream
 	for i := range 40 {
@@ -294,10 +260,7 @@ func TestOpenCryptex(t *testing.T) {
 // when it refuses.
 func FuzzOpen(f *testing.F) {
 	key, salt := make([]byte, 16), make([]byte, 12)
-	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.Cryptex(srtp.CryptexModeEnabled))
-	if err != nil {
-		f.Fatal(err)
-	}
+	enc, rc := sealerAndReceiver(f, srtp.ProtectionProfileAeadAes128Gcm, key, salt, srtp.Cryptex(srtp.CryptexModeEnabled))
 	for i := range 4 {
 		h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), SSRC: 1}
 		if i%2 == 1 {
@@ -314,10 +277,6 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add([]byte{0x9f, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add(make([]byte, 12+TagLen))
-	rc, err := NewReceiver(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		var st RecvStream
 		before := st
@@ -332,4 +291,19 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("opened %d bytes of %d", len(out), len(pkt))
 		}
 	})
+}
+
+// sealerAndReceiver returns pion/srtp's context sealing with a master key
+// and salt, and the Receiver opening what it seals.
+func sealerAndReceiver(tb testing.TB, profile srtp.ProtectionProfile, key, salt []byte, opts ...srtp.ContextOption) (*srtp.Context, *Receiver) {
+	tb.Helper()
+	enc, err := srtp.CreateContext(key, salt, profile, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rc, err := NewReceiver(profile, key, salt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return enc, rc
 }

@@ -36,58 +36,54 @@ const (
 // Sender seals the SRTP packets of one crypto context (one side of one
 // DTLS-SRTP session). It holds no per-stream state and is safe for
 // concurrent use: cipher.AEAD's Seal is.
-type Sender struct {
-	aead cipher.AEAD
-	salt [12]byte
-}
+type Sender struct{ session }
 
 // New derives the session key and salt from a master key and salt of the
 // AEAD_AES_128_GCM or AEAD_AES_256_GCM profile.
 func New(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (*Sender, error) {
-	keyLen, err := profileKeyLen(profile)
+	s, err := newSession(profile, masterKey, masterSalt)
 	if err != nil {
 		return nil, err
 	}
-	aead, salt, err := sessionKeys(masterKey, masterSalt, keyLen)
-	if err != nil {
-		return nil, err
-	}
-	return &Sender{aead: aead, salt: salt}, nil
+	return &Sender{s}, nil
 }
 
-// sessionKeys derives a session's AEAD and salt from its master key and
-// salt.
-func sessionKeys(masterKey, masterSalt []byte, keyLen int) (cipher.AEAD, [12]byte, error) {
-	var salt [12]byte
+// session is what sealing and opening share: the session's AEAD and salt.
+type session struct {
+	aead cipher.AEAD
+	salt [12]byte
+}
+
+// newSession derives a session's AEAD and salt from the master key and
+// salt of an AES-GCM profile.
+func newSession(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (session, error) {
+	var keyLen int
+	switch profile {
+	case srtp.ProtectionProfileAeadAes128Gcm:
+		keyLen = 16
+	case srtp.ProtectionProfileAeadAes256Gcm:
+		keyLen = 32
+	default:
+		return session{}, fmt.Errorf("srtpgcm: profile %v is not AES-GCM", profile)
+	}
 	if len(masterKey) != keyLen || len(masterSalt) != 12 {
-		return nil, salt, fmt.Errorf("srtpgcm: %d-byte key and %d-byte salt, want %d and 12", len(masterKey), len(masterSalt), keyLen)
+		return session{}, fmt.Errorf("srtpgcm: %d-byte key and %d-byte salt, want %d and 12", len(masterKey), len(masterSalt), keyLen)
 	}
 	master, err := aes.NewCipher(masterKey)
 	if err != nil {
-		return nil, salt, err
+		return session{}, err
 	}
-	key := derive(master, masterSalt, labelEncryption, keyLen)
-	block, err := aes.NewCipher(key)
+	block, err := aes.NewCipher(derive(master, masterSalt, labelEncryption, keyLen))
 	if err != nil {
-		return nil, salt, err
+		return session{}, err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, salt, err
+		return session{}, err
 	}
-	copy(salt[:], derive(master, masterSalt, labelSalt, 12))
-	return aead, salt, nil
-}
-
-// profileKeyLen returns the master key length of an AES-GCM profile.
-func profileKeyLen(profile srtp.ProtectionProfile) (int, error) {
-	switch profile {
-	case srtp.ProtectionProfileAeadAes128Gcm:
-		return 16, nil
-	case srtp.ProtectionProfileAeadAes256Gcm:
-		return 32, nil
-	}
-	return 0, fmt.Errorf("srtpgcm: profile %v is not AES-GCM", profile)
+	s := session{aead: aead}
+	copy(s.salt[:], derive(master, masterSalt, labelSalt, 12))
+	return s, nil
 }
 
 // nonce writes RFC 7714 §8.1's IV into iv: 00 00 | SSRC | ROC | SEQ,

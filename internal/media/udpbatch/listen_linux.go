@@ -45,14 +45,8 @@ func Listen(network string, laddr *net.UDPAddr, bufBytes, size int) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	uc := pc.(*net.UDPConn)
-	if bufBytes > 0 {
-		_ = uc.SetReadBuffer(bufBytes)
-		_ = uc.SetWriteBuffer(bufBytes)
-	}
-	c, err := New(uc, size)
+	c, err := wrap(pc.(*net.UDPConn), bufBytes, size)
 	if err != nil {
-		_ = uc.Close()
 		return nil, err
 	}
 	fd, err := sendSocket(c, bufBytes)

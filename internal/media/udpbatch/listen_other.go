@@ -11,14 +11,5 @@ func Listen(network string, laddr *net.UDPAddr, bufBytes, size int) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	if bufBytes > 0 {
-		_ = uc.SetReadBuffer(bufBytes)
-		_ = uc.SetWriteBuffer(bufBytes)
-	}
-	c, err := New(uc, size)
-	if err != nil {
-		_ = uc.Close()
-		return nil, err
-	}
-	return c, nil
+	return wrap(uc, bufBytes, size)
 }

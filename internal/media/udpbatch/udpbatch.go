@@ -120,6 +120,20 @@ func (c *Conn) diverted(b []byte, from netip.AddrPort) bool {
 	return f != nil && (*f)(b, from)
 }
 
+// wrap sizes a socket Listen opened and wraps it, closing it on failure.
+func wrap(uc *net.UDPConn, bufBytes, size int) (*Conn, error) {
+	if bufBytes > 0 {
+		_ = uc.SetReadBuffer(bufBytes)
+		_ = uc.SetWriteBuffer(bufBytes)
+	}
+	c, err := New(uc, size)
+	if err != nil {
+		_ = uc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // Begin starts a forwarding pass: writes are queued until End.
 func (c *Conn) Begin() {
 	c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/liveclass/liveclass/internal/media/fanout"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/webrtc/v4"
 )
@@ -293,7 +294,9 @@ func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.Tr
 	}
 	if t.kind == webrtc.RTPCodecTypeVideo {
 		st.q = make(chan *queued, videoQueue)
-		pub.wg.Go(func() { st.forward(&ss.srv.queued) })
+		pub.wg.Go(func() {
+			st.forward(&ss.srv.queued, func(pkts []fanout.Arrived) { st.t.receiveBatch(st, pkts) })
+		})
 	}
 	pub.up.addStream(st)
 	pub.wg.Go(func() { t.read(remote, st) })

@@ -52,7 +52,11 @@ type Stats struct {
 	// layer's forwarding fell behind: over the participants and
 	// broadcast publishers connected now.
 	ReceivedDirect, Refused, Shed uint64
-	Peers                         []PeerStats
+	// Datagrams counts what the forwarding passes sent on the media
+	// sockets, Segmented those of them that left in messages of several
+	// (segmentation offload, udpbatch): since the server started.
+	Datagrams, Segmented uint64
+	Peers                []PeerStats
 }
 
 // Stats returns the Server's counts and every peer's.
@@ -64,6 +68,11 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	st := Stats{Sessions: len(sessions), PLIs: s.counters.plis.Load(), Dropped: s.counters.dropped.Load()}
+	for _, c := range s.batch {
+		_, d, _ := c.Stats()
+		st.Datagrams += d
+		st.Segmented += c.Segmented()
+	}
 	now := time.Now()
 	for _, ss := range sessions {
 		ss.mu.Lock()

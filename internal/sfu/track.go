@@ -369,6 +369,36 @@ func (t *upTrack) receive(st *upStream, pkt []byte, now time.Time) {
 	layer := st.layer
 	t.rmu[layer].Lock()
 	defer t.rmu[layer].Unlock()
+	t.note(layer, st, pkt, now)
+	if err := t.fwd.Forward(layer, pkt, now); err != nil {
+		t.ss.srv.counters.dropped.Add(1)
+	}
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		t.pollKeyframes()
+	}
+}
+
+// receiveBatch forwards packets of a video layer that its goroutine took
+// from its queue at once, subscriber by subscriber (fanout.ForwardBatch).
+func (t *upTrack) receiveBatch(st *upStream, pkts []fanout.Arrived) {
+	layer := st.layer
+	t.rmu[layer].Lock()
+	defer t.rmu[layer].Unlock()
+	for _, a := range pkts {
+		t.note(layer, st, a.Raw, a.At)
+	}
+	dropped, err := t.fwd.ForwardBatch(layer, pkts)
+	if err != nil {
+		dropped = len(pkts)
+	}
+	t.ss.srv.counters.dropped.Add(uint64(dropped))
+	t.pollKeyframes()
+}
+
+// note records what a packet tells before it is forwarded: that the
+// layer is alive, the ingest's health, the audio level, a keyframe.
+// t.rmu[layer] is held.
+func (t *upTrack) note(layer int, st *upStream, pkt []byte, now time.Time) {
 	t.arrived[layer].Store(now.UnixNano())
 	if t.ing != nil {
 		t.ing.observe(t, layer, pkt, now)
@@ -384,12 +414,6 @@ func (t *upTrack) receive(st *upStream, pkt []byte, now time.Time) {
 		if rewrite.Parse(&p, pkt, t.codec, layer, now) == nil && p.Keyframe {
 			kf.Keyframe()
 		}
-	}
-	if err := t.fwd.Forward(layer, pkt, now); err != nil {
-		t.ss.srv.counters.dropped.Add(1)
-	}
-	if t.kind == webrtc.RTPCodecTypeVideo {
-		t.pollKeyframes()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/liveclass/liveclass/internal/media/fanout"
 	"github.com/liveclass/liveclass/internal/media/srtpgcm"
 	"github.com/liveclass/liveclass/internal/media/srtpkeys"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -370,10 +371,38 @@ func (st *upStream) enqueue(pool *sync.Pool, pkt []byte, now time.Time) bool {
 // forward forwards a video layer's queued packets until the layer ends
 // (removeStream closes the queue). Each layer forwarding on its own
 // goroutine lets the layers of a server's classes use all its cores.
-func (st *upStream) forward(pool *sync.Pool) {
+// What has queued up meanwhile (the packets of a frame, which arrive
+// together) is handed to deliver at once, to be forwarded subscriber by
+// subscriber (upTrack.receiveBatch).
+func (st *upStream) forward(pool *sync.Pool, deliver func([]fanout.Arrived)) {
+	var (
+		taken [fanout.MaxBatch]*queued
+		pkts  [fanout.MaxBatch]fanout.Arrived
+	)
 	for qp := range st.q {
-		st.t.receive(st, qp.buf[:qp.n], qp.at)
-		pool.Put(qp)
+		taken[0] = qp
+		n := 1
+	drain:
+		for n < len(taken) {
+			select {
+			case qp, ok := <-st.q:
+				if !ok {
+					break drain
+				}
+				taken[n] = qp
+				n++
+			default:
+				break drain
+			}
+		}
+		for i, qp := range taken[:n] {
+			pkts[i] = fanout.Arrived{Raw: qp.buf[:qp.n], At: qp.at}
+		}
+		deliver(pkts[:n])
+		for i, qp := range taken[:n] {
+			pool.Put(qp)
+			taken[i], pkts[i] = nil, fanout.Arrived{}
+		}
 	}
 }
 

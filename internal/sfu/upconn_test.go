@@ -2,12 +2,14 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/liveclass/liveclass/internal/apperr"
+	"github.com/liveclass/liveclass/internal/media/fanout"
 	"github.com/liveclass/liveclass/internal/store"
 	"github.com/pion/webrtc/v4"
 )
@@ -53,6 +55,9 @@ func TestReceivePaths(t *testing.T) {
 			t.Fatalf("%s: the direct path refused %d packets", tc.name, got)
 		}
 	}
+	// The packets of a frame that queued up together reached the viewer
+	// as one message, cut by the kernel (udpbatch's segmentation).
+	waitFor(t, "datagrams sent in messages of several", func() bool { return srv.Stats().Segmented > 0 })
 }
 
 // TestPublisherFeedback checks the RTCP a publisher gets from the sfu's
@@ -173,6 +178,40 @@ func TestUpStreamStatistics(t *testing.T) {
 // not run, as on a server out of CPU: the packets past the queue are shed,
 // without blocking the reading goroutine, and what was queued is
 // forwarded in order once the goroutine runs, to the end of the layer.
+// TestForwardTakesWhatQueued checks that a layer's goroutine forwards
+// what has queued up at once, at most fanout.MaxBatch packets, in order,
+// and returns the packets to the pool.
+func TestForwardTakesWhatQueued(t *testing.T) {
+	var pool sync.Pool
+	st := &upStream{q: make(chan *queued, videoQueue)}
+	total := fanout.MaxBatch + 8
+	pkt := make([]byte, 100)
+	for i := range total {
+		pkt[0] = byte(i)
+		if !st.enqueue(&pool, pkt, time.Unix(int64(i), 0)) {
+			t.Fatalf("packet %d not queued", i)
+		}
+	}
+	close(st.q)
+	var batches []int
+	next := 0
+	st.forward(&pool, func(pkts []fanout.Arrived) {
+		batches = append(batches, len(pkts))
+		for _, a := range pkts {
+			if len(a.Raw) != len(pkt) || a.Raw[0] != byte(next) || a.At.Unix() != int64(next) {
+				t.Fatalf("packet %d came as %d bytes starting %d at %v", next, len(a.Raw), a.Raw[0], a.At)
+			}
+			next++
+		}
+	})
+	if !slices.Equal(batches, []int{fanout.MaxBatch, 8}) {
+		t.Fatalf("forwarded in batches of %v, want [%d 8]", batches, fanout.MaxBatch)
+	}
+	if qp, _ := pool.Get().(*queued); qp == nil {
+		t.Fatal("the forwarded packets did not go back to the pool")
+	}
+}
+
 func TestVideoShedsFirst(t *testing.T) {
 	var pool sync.Pool
 	st := &upStream{q: make(chan *queued, videoQueue)}

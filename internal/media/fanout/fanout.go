@@ -87,17 +87,20 @@ type Batch interface {
 // any MTU a WebRTC stack uses.
 const maxPacket = 1500
 
+// MaxBatch is the most packets ForwardBatch writes subscriber by
+// subscriber; a longer batch is forwarded in parts of this size.
+const MaxBatch = 32
+
 // layerState is what the Forwarder keeps per simulcast layer. Forward for
-// one layer runs on one goroutine (the layer's read loop), so pkt and out
+// one layer runs on one goroutine (the layer's read loop), so pkts and out
 // need no lock.
 type layerState struct {
 	cache *packetcache.Cache
 	kf    *keyframe.Throttle
-	pkt   rewrite.Packet
+	pkts  [MaxBatch]rewrite.Packet
 	out   [maxPacket]byte
 }
 
-// Forwarder forwards one published track to its subscribers.
 type Forwarder struct {
 	codec     rewrite.Codec
 	clockRate uint32
@@ -168,11 +171,55 @@ func (f *Forwarder) Forward(layer int, raw []byte, arrival time.Time) error {
 	if layer < 0 || layer >= len(f.layers) {
 		return ErrLayer
 	}
+	ls := f.layers[layer]
+	if err := f.take(ls, layer, &ls.pkts[0], raw, arrival); err != nil {
+		return err
+	}
+	f.send(ls, 1)
+	f.poll()
+	return nil
+}
+
+// Arrived is a published packet and when it arrived.
+type Arrived struct {
+	Raw []byte
+	At  time.Time
+}
+
+// ForwardBatch forwards packets of one layer as Forward would one after
+// the other, but writes them subscriber by subscriber: a subscriber's
+// packets leave one after the other, which lets the socket's batch send
+// the packets of a video frame to one subscriber as one message (see
+// udpbatch). It returns how many packets were malformed and dropped. The
+// packets must stay unchanged until it returns.
+func (f *Forwarder) ForwardBatch(layer int, pkts []Arrived) (dropped int, err error) {
+	if layer < 0 || layer >= len(f.layers) {
+		return 0, ErrLayer
+	}
+	ls := f.layers[layer]
+	n := 0
+	for _, a := range pkts {
+		if n == len(ls.pkts) {
+			f.send(ls, n)
+			n = 0
+		}
+		if f.take(ls, layer, &ls.pkts[n], a.Raw, a.At) != nil {
+			dropped++
+			continue
+		}
+		n++
+	}
+	f.send(ls, n)
+	f.poll()
+	return dropped, nil
+}
+
+// take parses a packet of a layer into p and keeps it for
+// retransmission.
+func (f *Forwarder) take(ls *layerState, layer int, p *rewrite.Packet, raw []byte, arrival time.Time) error {
 	if len(raw) > maxPacket {
 		return fmt.Errorf("fanout: %d-byte packet exceeds %d bytes", len(raw), maxPacket)
 	}
-	ls := f.layers[layer]
-	p := &ls.pkt
 	if err := rewrite.Parse(p, raw, f.codec, layer, arrival); err != nil {
 		return err
 	}
@@ -180,25 +227,39 @@ func (f *Forwarder) Forward(layer int, raw []byte, arrival time.Time) error {
 	if p.Keyframe {
 		ls.kf.Keyframe()
 	}
+	return nil
+}
+
+// send writes the first n parsed packets of a layer to every subscriber,
+// subscriber by subscriber, in one pass.
+func (f *Forwarder) send(ls *layerState, n int) {
+	if n == 0 {
+		return
+	}
 	if f.batch != nil {
 		f.batch.Begin()
 	}
 	for _, s := range *f.subs.Load() {
-		if n := s.rw.Rewrite(ls.out[:], p); n > 0 {
-			s.write(ls.out[:n], arrival)
+		for i := range n {
+			p := &ls.pkts[i]
+			if m := s.rw.Rewrite(ls.out[:], p); m > 0 {
+				s.write(ls.out[:m], p.Arrival)
+			}
 		}
 	}
 	if f.batch != nil {
 		f.batch.End()
 	}
-	// Re-ask for keyframes still missing; this runs on every packet of any
-	// layer, so a layer the publisher has paused is still asked for.
+}
+
+// poll re-asks for keyframes still missing; it runs after every packet of
+// any layer, so a layer the publisher has paused is still asked for.
+func (f *Forwarder) poll() {
 	for i, l := range f.layers {
 		if l.kf.Poll() {
 			f.requestKF(i)
 		}
 	}
-	return nil
 }
 
 // Cache returns the retransmission cache of a layer, or nil for a layer

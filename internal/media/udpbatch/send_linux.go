@@ -18,67 +18,184 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
+// Segmentation offload (UDP_SEGMENT, Linux 4.18): consecutive queued
+// datagrams to one address, all of one size but the last, which may be
+// shorter, leave as one message that the kernel cuts into datagrams as
+// late as it can, at the device or, on loopback, at the receiving socket.
+// The route, the IP and UDP layers and the device are then crossed once
+// per message, not once per datagram. The forwarding pass writes a
+// subscriber's packets of one layer one after the other, and the packets
+// of one video frame are split to one size but the last, so a frame to a
+// subscriber is one message.
+const (
+	// maxSegments is the kernel's limit per message (UDP_MAX_SEGMENTS).
+	maxSegments = 64
+	// maxSegment is the largest datagram cut from a message: a message
+	// whose segments do not fit the route's MTU is refused outright, where
+	// a datagram alone would be fragmented. WebRTC's packets stay under
+	// 1,200 bytes and any Ethernet path carries 1,452 over IPv6.
+	maxSegment = 1400
+	// maxMessage bounds a message's payload under a UDP length's 65,535.
+	maxMessage = 65000
+)
+
 // sysQueue holds the kernel's view of the queue; all of it is allocated
 // once, so a flush allocates nothing.
 type sysQueue struct {
-	msgs    []mmsghdr
-	iovs    []unix.Iovec
-	names   []unix.RawSockaddrInet6 // large enough for either family
-	sent    int                     // messages handed over so far
-	pending int                     // messages in this flush
-	refused int                     // messages the kernel refused
-	sendFn  func(fd uintptr) bool
+	c         *Conn
+	msgs      []mmsghdr
+	iovs      []unix.Iovec            // one per queued datagram
+	names     []unix.RawSockaddrInet6 // one per message; large enough for either family
+	ctrls     []byte                  // a UDP_SEGMENT control message per message
+	first     []int                   // the first queued datagram of each message
+	segs      []int                   // the datagrams each message carries
+	gso       bool                    // runs leave as one message
+	sent      int                     // messages handed over so far
+	pending   int                     // messages in this flush
+	refused   int                     // datagrams the kernel refused
+	segmented int                     // datagrams it took in messages of several
+	sendFn    func(fd uintptr) bool
 }
 
-func (q *sysQueue) init(_ *Conn, size int) {
+func (q *sysQueue) init(c *Conn, size int) {
+	q.c = c
 	q.msgs = make([]mmsghdr, size)
 	q.iovs = make([]unix.Iovec, size)
 	q.names = make([]unix.RawSockaddrInet6, size)
+	q.ctrls = make([]byte, size*unix.CmsgSpace(2))
+	q.first = make([]int, size)
+	q.segs = make([]int, size)
 	// A method value made once: RawConn.Write takes a func, and making it
 	// per flush would allocate.
 	q.sendFn = q.sendmmsg
+	// The option reads back only where the kernel knows it.
+	_ = c.raw.Control(func(fd uintptr) {
+		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		q.gso = err == nil
+	})
+}
+
+// setSegmenting turns segmentation offload on or off; c.mu is held. It
+// stays off where the kernel lacks it.
+func (q *sysQueue) setSegmenting(on bool) bool {
+	if !on {
+		q.gso = false
+		return false
+	}
+	ok := false
+	_ = q.c.raw.Control(func(fd uintptr) {
+		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		ok = err == nil
+	})
+	q.gso = ok
+	return ok
 }
 
 // send fills the message headers for the queued datagrams and hands them
 // to the kernel in as few sendmmsg calls as it takes.
 func (q *sysQueue) send(c *Conn) {
-	n := 0
-	for i := range c.n {
-		name := &q.names[n]
-		namelen, ok := fill(name, c.addrs[i], c.v4)
-		if !ok {
-			c.failed.Add(1)
-			continue
-		}
-		q.iovs[n].Base = &c.bufs[i][0]
-		q.iovs[n].SetLen(c.lens[i])
-		h := &q.msgs[n].hdr
-		h.Name = (*byte)(unsafe.Pointer(name))
-		h.Namelen = namelen
-		h.Iov = &q.iovs[n]
-		h.SetIovlen(1)
-		n++
-	}
+	n := q.build(0, 0, false)
 	if n == 0 {
 		return
 	}
-	q.sent, q.pending, q.refused = 0, n, 0
+	q.sent, q.pending, q.refused, q.segmented = 0, n, 0, 0
 	if c.twin >= 0 && q.sendmmsg(uintptr(c.twin)) {
 		// All of it went on the send-only socket; what did not (its
 		// buffer full) goes on the first, whose poller can wait.
-		if q.refused > 0 {
-			c.failed.Add(uint64(q.refused))
-		}
+		q.count()
 		return
 	}
 	if err := c.raw.Write(q.sendFn); err != nil {
 		// The socket is closed: the rest is lost, as a send on a closed
 		// socket would have lost it.
-		q.refused += q.pending - q.sent
+		for m := q.sent; m < q.pending; m++ {
+			q.refused += q.segs[m]
+		}
 	}
+	q.count()
+}
+
+// count adds the outcome of a flush to the Conn's statistics.
+func (q *sysQueue) count() {
 	if q.refused > 0 {
-		c.failed.Add(uint64(q.refused))
+		q.c.failed.Add(uint64(q.refused))
 	}
+	if q.segmented > 0 {
+		q.c.segmented.Add(uint64(q.segmented))
+	}
+}
+
+// build fills message headers from message m on, for the queued
+// datagrams from i on, and returns the number of messages. A datagram
+// whose address the socket cannot reach is counted as failed the first
+// time (again says it is the second).
+func (q *sysQueue) build(i, m int, again bool) int {
+	c := q.c
+	for i < c.n {
+		name := &q.names[m]
+		namelen, ok := fill(name, c.addrs[i], c.v4)
+		if !ok {
+			if !again {
+				c.failed.Add(1)
+			}
+			i++
+			continue
+		}
+		k := 1
+		if q.gso {
+			k = run(c.lens[i:c.n], c.addrs[i:c.n])
+		}
+		for j := i; j < i+k; j++ {
+			q.iovs[j].Base = &c.bufs[j][0]
+			q.iovs[j].SetLen(c.lens[j])
+		}
+		h := &q.msgs[m].hdr
+		h.Name = (*byte)(unsafe.Pointer(name))
+		h.Namelen = namelen
+		h.Iov = &q.iovs[i]
+		h.SetIovlen(k)
+		if k > 1 {
+			space := unix.CmsgSpace(2)
+			ctrl := q.ctrls[m*space : (m+1)*space]
+			cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+			cm.Level = unix.IPPROTO_UDP
+			cm.Type = unix.UDP_SEGMENT
+			cm.SetLen(unix.CmsgLen(2))
+			*(*uint16)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)])) = uint16(c.lens[i])
+			h.Control = &ctrl[0]
+			h.SetControllen(space)
+		} else {
+			h.Control = nil
+			h.SetControllen(0)
+		}
+		q.first[m], q.segs[m] = i, k
+		i += k
+		m++
+	}
+	return m
+}
+
+// run returns how many of the datagrams, from the first on, can leave as
+// one message: to the first's address, each of the first's size but the
+// last, which may be shorter and ends the run.
+func run(lens []int, addrs []netip.AddrPort) int {
+	size := lens[0]
+	if size > maxSegment || size == 0 {
+		return 1
+	}
+	k, total := 1, size
+	for k < len(lens) && k < maxSegments {
+		l := lens[k]
+		if addrs[k] != addrs[0] || l > size || l == 0 || total+l > maxMessage {
+			break
+		}
+		k++
+		total += l
+		if l < size {
+			break
+		}
+	}
+	return k
 }
 
 // sendmmsg runs inside RawConn.Write; returning false waits until the
@@ -98,14 +215,31 @@ func (q *sysQueue) sendmmsg(fd uintptr) bool {
 			unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
+			for m := q.sent; m < q.sent+int(r); m++ {
+				if q.segs[m] > 1 {
+					q.segmented += q.segs[m]
+				}
+			}
 			q.sent += int(r)
 		case unix.EAGAIN:
 			return false
 		case unix.EINTR:
+		case unix.EIO, unix.EINVAL:
+			if q.segs[q.sent] > 1 {
+				// The route refuses segmentation (a device without
+				// checksum offload, an MTU under the segment size):
+				// the rest of the flush, and the Conn from now on,
+				// go datagram by datagram.
+				q.gso = false
+				q.pending = q.build(q.first[q.sent], q.sent, true)
+				continue
+			}
+			q.refused++
+			q.sent++
 		default:
 			// The first message was refused (an unreachable address,
 			// say): skip it and send the rest.
-			q.refused++
+			q.refused += q.segs[q.sent]
 			q.sent++
 		}
 	}

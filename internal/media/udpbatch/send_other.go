@@ -12,6 +12,9 @@ type sysQueue struct{}
 
 func (q *sysQueue) init(*Conn, int) {}
 
+// setSegmenting reports that there is no segmentation offload.
+func (q *sysQueue) setSegmenting(bool) bool { return false }
+
 func (q *sysQueue) send(c *Conn) {
 	for i := range c.n {
 		if _, err := c.conn.WriteToUDPAddrPort(c.bufs[i][:c.lens[i]], c.addrs[i]); err != nil {

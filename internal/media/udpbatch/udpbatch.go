@@ -59,9 +59,10 @@ type Conn struct {
 	// Written with mu and one.mu held, read with either.
 	twin int
 
-	batches  atomic.Uint64
-	datagram atomic.Uint64
-	failed   atomic.Uint64
+	batches   atomic.Uint64
+	datagram  atomic.Uint64
+	failed    atomic.Uint64
+	segmented atomic.Uint64
 }
 
 // New wraps conn, whose writes from now on must go through the returned
@@ -155,6 +156,19 @@ func (c *Conn) End() {
 // and how many datagrams the kernel refused.
 func (c *Conn) Stats() (batches, datagrams, failed uint64) {
 	return c.batches.Load(), c.datagram.Load(), c.failed.Load()
+}
+
+// Segmented returns how many of the datagrams sent through the queue left
+// in messages of several, cut by the kernel (segmentation offload).
+func (c *Conn) Segmented() uint64 { return c.segmented.Load() }
+
+// SetSegmenting turns segmentation offload on or off and reports whether
+// it is on: it is on from New where the kernel has it (Linux 4.18), and
+// goes off by itself when a route refuses it.
+func (c *Conn) SetSegmenting(on bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sys.setSegmenting(on)
 }
 
 // WriteToAddrPort sends b to addr, or queues a copy during a pass. A queued

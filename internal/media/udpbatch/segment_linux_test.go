@@ -17,14 +17,27 @@ import (
 func TestSegmentation(t *testing.T) {
 	for _, tc := range []struct {
 		name, network, addr string
-		on                  bool
+		on, twin            bool
 	}{
-		{"IPv4", "udp4", "127.0.0.1:0", true},
-		{"IPv6", "udp6", "[::1]:0", true},
-		{"off", "udp4", "127.0.0.1:0", false},
+		{"IPv4", "udp4", "127.0.0.1:0", true, false},
+		{"IPv6", "udp6", "[::1]:0", true, false},
+		{"off", "udp4", "127.0.0.1:0", false, false},
+		{"IPv4 from the send-only twin", "udp4", "127.0.0.1:0", true, true},
+		{"IPv6 from the send-only twin", "udp6", "[::1]:0", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newConn(t, tc.network, tc.addr, 64)
+			if tc.twin {
+				var err error
+				c, err = Listen(tc.network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.addr)), 1<<20, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = c.Close() })
+				if c.twin < 0 {
+					t.Fatal("no send-only socket")
+				}
+			}
 			if on := c.SetSegmenting(tc.on); on != tc.on {
 				t.Fatalf("SetSegmenting(%v) = %v; the kernel has had UDP_SEGMENT since 4.18", tc.on, on)
 			}

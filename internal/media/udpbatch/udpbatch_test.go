@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func listen(t testing.TB, network, addr string) *net.UDPConn {
@@ -221,51 +218,6 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// BenchmarkSend compares sending 64 datagrams of 1,200 bytes to 64
-// receivers one system call each and in one batch.
-func BenchmarkSend(b *testing.B) {
-	var to []netip.AddrPort
-	for range 64 {
-		r := listen(b, "udp4", "127.0.0.1:0")
-		to = append(to, addrOf(r))
-	}
-	msg := make([]byte, 1200)
-	for _, batched := range []bool{false, true} {
-		b.Run(fmt.Sprintf("batched=%v", batched), func(b *testing.B) {
-			c := newConn(b, "udp4", "127.0.0.1:0", 64)
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			cpu0 := threadCPU(b)
-			b.ReportAllocs()
-			for b.Loop() {
-				if batched {
-					c.Begin()
-				}
-				for _, a := range to {
-					if _, err := c.WriteToAddrPort(msg, a); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if batched {
-					c.End()
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(to)), "ns/datagram")
-			b.ReportMetric(float64((threadCPU(b)-cpu0).Nanoseconds())/float64(b.N*len(to)), "cpu-ns/datagram")
-		})
-	}
-}
-
-// threadCPU returns the CPU time used by the calling OS thread: on a busy
-// machine it measures the sender's own cost better than the wall clock.
-func threadCPU(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestDivert checks that the datagrams the divert function takes, from

@@ -40,6 +40,7 @@ type downConn struct {
 	remb    atomic.Int64  // latest REMB from the receiver, bits/s
 	rembAt  atomic.Int64  // when it came, Unix ns
 	loss    atomic.Uint32 // latest loss fraction reported, ×256
+	lossAt  atomic.Int64  // when it came, Unix ns; 0 before the first
 	rtt     atomic.Int64  // latest round trip, ns
 	packets atomic.Uint64 // RTP packets sent
 	bytes   atomic.Uint64
@@ -162,6 +163,7 @@ func (c *downConn) handleRTCP(sl *slot, b []byte) {
 					continue
 				}
 				c.loss.Store(uint32(r.FractionLost))
+				c.lossAt.Store(time.Now().UnixNano())
 				if r.LastSenderReport != 0 {
 					now := ntpMiddle(time.Now())
 					if d := now - r.LastSenderReport - r.Delay; d < 1<<20 { // < 16 s: sane
@@ -187,6 +189,20 @@ func (c *downConn) retransmit(sub *fanout.Subscriber, seq uint16) {
 
 // lossFraction returns the loss of the latest receiver report, 0 to 1.
 func (c *downConn) lossFraction() float64 { return float64(c.loss.Load()) / 256 }
+
+// reportFresh is how long a receiver report steers the loss-based
+// estimate: receivers report every second or so, so one older than this
+// means the reports have stopped (the receiver is gone, or its RTCP does
+// not get through), and the estimate must not go on growing on the word
+// of the last one.
+const reportFresh = 3 * time.Second
+
+// recentLoss returns the loss of the latest receiver report and whether
+// that report is recent enough to adjust the estimate by at now.
+func (c *downConn) recentLoss(now time.Time) (float64, bool) {
+	at := c.lossAt.Load()
+	return c.lossFraction(), at != 0 && now.UnixNano()-at < int64(reportFresh)
+}
 
 // adjustLossEstimate is one step of the loss-based control of RFC 8698's
 // spirit: back off on heavy loss, creep up on little. It returns the new

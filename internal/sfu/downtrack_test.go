@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -180,5 +181,47 @@ func TestSenderReportMapping(t *testing.T) {
 	frame(3, 90000+90000)
 	if ts, _ := mapping(); ts != 90000+90000 {
 		t.Fatalf("an early frame left the mapping at %d", ts)
+	}
+}
+
+// TestEstimateFollowsReports checks that a subscriber's loss-based
+// estimate moves only while its receiver reports come: it holds before the
+// first, grows on a recent one with little loss, falls on heavy loss, and
+// holds again once they have stopped.
+func TestEstimateFollowsReports(t *testing.T) {
+	vw := &Viewer{lossEst: 1_000_000}
+	sl := &slot{ssrc: 5}
+	report := func(lost uint8) {
+		b, err := (&rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: 5, FractionLost: lost}}}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vw.down.handleRTCP(sl, b)
+	}
+	now := time.Now()
+	for range 10 {
+		vw.tick(now)
+	}
+	if vw.lossEst != 1_000_000 {
+		t.Fatalf("estimate %d before any report, want the initial 1000000", vw.lossEst)
+	}
+	report(0)
+	now = time.Now()
+	vw.tick(now)
+	grown := vw.lossEst
+	if grown <= 1_000_000 {
+		t.Fatalf("estimate %d after a report of no loss, want more than 1000000", grown)
+	}
+	later := now.Add(reportFresh)
+	for range 10 {
+		vw.tick(later)
+	}
+	if vw.lossEst != grown {
+		t.Fatalf("estimate %d with the reports stopped, want it held at %d", vw.lossEst, grown)
+	}
+	report(64) // 25 %
+	vw.tick(time.Now())
+	if vw.lossEst >= grown {
+		t.Fatalf("estimate %d after a report of 25 %% loss, want less than %d", vw.lossEst, grown)
 	}
 }

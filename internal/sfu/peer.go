@@ -576,8 +576,8 @@ func (p *Peer) tick(now time.Time) {
 		p.mu.Unlock()
 		return
 	}
-	loss := p.down.lossFraction()
-	if p.est == nil {
+	loss, recent := p.down.recentLoss(now)
+	if p.est == nil && recent {
 		p.lossEst = adjustLossEstimate(p.lossEst, loss)
 	}
 	budget := p.estimate(now)

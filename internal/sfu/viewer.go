@@ -180,7 +180,9 @@ func (vw *Viewer) tick(now time.Time) {
 		vw.mu.Unlock()
 		return
 	}
-	vw.lossEst = adjustLossEstimate(vw.lossEst, vw.down.lossFraction())
+	if loss, recent := vw.down.recentLoss(now); recent {
+		vw.lossEst = adjustLossEstimate(vw.lossEst, loss)
+	}
 	budget := vw.down.capREMB(vw.lossEst, now)
 	if vw.audio != nil && vw.audio.up != nil {
 		budget -= audioReserve

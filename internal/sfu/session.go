@@ -294,6 +294,7 @@ func (ss *Session) publish(pub publisher, spec PublishedTrack, remote *webrtc.Tr
 	}
 	if t.kind == webrtc.RTPCodecTypeVideo {
 		st.q = make(chan *queued, videoQueue)
+		st.shed = &pub.up.shed
 		pub.wg.Go(func() {
 			st.forward(&ss.srv.queued, func(pkts []fanout.Arrived) { st.t.receiveBatch(st, pkts) })
 		})

@@ -97,6 +97,7 @@ type upStream struct {
 	// read. Sent to and closed with the connection's lock held.
 	q       chan *queued
 	qClosed bool
+	shed    *atomic.Uint64 // the connection's count of video shed; nil in tests
 
 	// Receiver statistics (RFC 3550 §6.4.1, appendix A.3 and A.8).
 	started      bool
@@ -337,6 +338,15 @@ func (u *upConn) receive(b []byte, now time.Time) bool {
 // a 720p layer, several keyframes' worth.
 const videoQueue = 256
 
+// videoLag is how late a layer's goroutine may forward a packet: past it
+// the packet is shed. A 180p layer sends 30 packets a second, so the
+// count alone would let its video fall eight seconds behind the audio.
+// Half a second is far beyond a working server's lag (a few ms, about
+// 65 ms when a CPU quota throttles it), and video later than that is
+// no use in a conversation: the subscriber's NACK then finds nothing, and
+// its keyframe request brings the picture back.
+const videoLag = 500 * time.Millisecond
+
 // queued is a published video packet on its way to its layer's
 // goroutine; the Server pools them.
 type queued struct {
@@ -373,7 +383,8 @@ func (st *upStream) enqueue(pool *sync.Pool, pkt []byte, now time.Time) bool {
 // goroutine lets the layers of a server's classes use all its cores.
 // What has queued up meanwhile (the packets of a frame, which arrive
 // together) is handed to deliver at once, to be forwarded subscriber by
-// subscriber (upTrack.receiveBatch).
+// subscriber (upTrack.receiveBatch); what waited longer than videoLag is
+// shed.
 func (st *upStream) forward(pool *sync.Pool, deliver func([]fanout.Arrived)) {
 	var (
 		taken [fanout.MaxBatch]*queued
@@ -395,10 +406,20 @@ func (st *upStream) forward(pool *sync.Pool, deliver func([]fanout.Arrived)) {
 				break drain
 			}
 		}
-		for i, qp := range taken[:n] {
+		// The queue is in arrival order: what is too late is in front.
+		late, now := 0, time.Now()
+		for late < n && now.Sub(taken[late].at) > videoLag {
+			late++
+		}
+		if late > 0 && st.shed != nil {
+			st.shed.Add(uint64(late))
+		}
+		for i, qp := range taken[late:n] {
 			pkts[i] = fanout.Arrived{Raw: qp.buf[:qp.n], At: qp.at}
 		}
-		deliver(pkts[:n])
+		if late < n {
+			deliver(pkts[:n-late])
+		}
 		for i, qp := range taken[:n] {
 			pool.Put(qp)
 			taken[i], pkts[i] = nil, fanout.Arrived{}

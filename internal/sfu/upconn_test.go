@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,9 +187,10 @@ func TestForwardTakesWhatQueued(t *testing.T) {
 	st := &upStream{q: make(chan *queued, videoQueue)}
 	total := fanout.MaxBatch + 8
 	pkt := make([]byte, 100)
+	base := time.Now()
 	for i := range total {
 		pkt[0] = byte(i)
-		if !st.enqueue(&pool, pkt, time.Unix(int64(i), 0)) {
+		if !st.enqueue(&pool, pkt, base.Add(time.Duration(i))) {
 			t.Fatalf("packet %d not queued", i)
 		}
 	}
@@ -198,7 +200,7 @@ func TestForwardTakesWhatQueued(t *testing.T) {
 	st.forward(&pool, func(pkts []fanout.Arrived) {
 		batches = append(batches, len(pkts))
 		for _, a := range pkts {
-			if len(a.Raw) != len(pkt) || a.Raw[0] != byte(next) || a.At.Unix() != int64(next) {
+			if len(a.Raw) != len(pkt) || a.Raw[0] != byte(next) || !a.At.Equal(base.Add(time.Duration(next))) {
 				t.Fatalf("packet %d came as %d bytes starting %d at %v", next, len(a.Raw), a.Raw[0], a.At)
 			}
 			next++
@@ -209,6 +211,41 @@ func TestForwardTakesWhatQueued(t *testing.T) {
 	}
 	if qp, _ := pool.Get().(*queued); qp == nil {
 		t.Fatal("the forwarded packets did not go back to the pool")
+	}
+}
+
+// TestForwardShedsLateVideo checks that packets that waited in the queue
+// longer than videoLag are shed, and counted, rather than forwarded.
+func TestForwardShedsLateVideo(t *testing.T) {
+	var (
+		pool sync.Pool
+		shed atomic.Uint64
+	)
+	st := &upStream{q: make(chan *queued, videoQueue), shed: &shed}
+	pkt := make([]byte, 100)
+	now := time.Now()
+	for i := range 10 {
+		pkt[0] = byte(i)
+		at := now
+		if i < 6 {
+			at = now.Add(-videoLag - time.Second)
+		}
+		if !st.enqueue(&pool, pkt, at) {
+			t.Fatalf("packet %d not queued", i)
+		}
+	}
+	close(st.q)
+	var got []byte
+	st.forward(&pool, func(pkts []fanout.Arrived) {
+		for _, a := range pkts {
+			got = append(got, a.Raw[0])
+		}
+	})
+	if !slices.Equal(got, []byte{6, 7, 8, 9}) {
+		t.Fatalf("forwarded %v, want the four in time: [6 7 8 9]", got)
+	}
+	if shed.Load() != 6 {
+		t.Fatalf("%d packets counted as shed, want 6", shed.Load())
 	}
 }
 

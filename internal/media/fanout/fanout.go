@@ -191,7 +191,9 @@ type Arrived struct {
 // packets leave one after the other, which lets the socket's batch send
 // the packets of a video frame to one subscriber as one message (see
 // udpbatch). It returns how many packets were malformed and dropped. The
-// packets must stay unchanged until it returns.
+// packets must stay unchanged until it returns. Like Forward, it may run
+// concurrently for different layers, not with itself or Forward for the
+// same layer.
 func (f *Forwarder) ForwardBatch(layer int, pkts []Arrived) (dropped int, err error) {
 	if layer < 0 || layer >= len(f.layers) {
 		return 0, ErrLayer

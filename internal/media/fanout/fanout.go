@@ -91,9 +91,9 @@ const maxPacket = 1500
 // subscriber; a longer batch is forwarded in parts of this size.
 const MaxBatch = 32
 
-// layerState is what the Forwarder keeps per simulcast layer. Forward for
-// one layer runs on one goroutine (the layer's read loop), so pkts and out
-// need no lock.
+// layerState is what the Forwarder keeps per simulcast layer. Forward and
+// ForwardBatch for one layer run on one goroutine at a time, so pkts and
+// out need no lock.
 type layerState struct {
 	cache *packetcache.Cache
 	kf    *keyframe.Throttle
@@ -101,6 +101,7 @@ type layerState struct {
 	out   [maxPacket]byte
 }
 
+// Forwarder forwards one published track to its subscribers.
 type Forwarder struct {
 	codec     rewrite.Codec
 	clockRate uint32
@@ -190,10 +191,10 @@ type Arrived struct {
 // the other, but writes them subscriber by subscriber: a subscriber's
 // packets leave one after the other, which lets the socket's batch send
 // the packets of a video frame to one subscriber as one message (see
-// udpbatch). It returns how many packets were malformed and dropped. The
-// packets must stay unchanged until it returns. Like Forward, it may run
-// concurrently for different layers, not with itself or Forward for the
-// same layer.
+// udpbatch). It returns how many packets were dropped as malformed or
+// oversized. The packets must stay unchanged until it returns. Like
+// Forward, it may run concurrently for different layers, not with itself
+// or Forward for the same layer.
 func (f *Forwarder) ForwardBatch(layer int, pkts []Arrived) (dropped int, err error) {
 	if layer < 0 || layer >= len(f.layers) {
 		return 0, ErrLayer

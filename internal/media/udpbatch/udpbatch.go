@@ -8,7 +8,10 @@
 // in one call. A Conn wraps the mux's UDP socket: between Begin and End
 // (one forwarding pass) writes are copied into a preallocated queue, and
 // End sends the queue at once. Outside a pass, writes go straight out, so
-// ICE and DTLS traffic is never held back. On systems without sendmmsg the
+// ICE and DTLS traffic is never held back. On Linux, consecutive queued
+// datagrams to one address that the kernel can cut from one message (one
+// size, the last possibly shorter) leave as that one message, with UDP
+// segmentation offload (see send_linux.go). On systems without sendmmsg the
 // queue is sent datagram by datagram, which is correct, only slower.
 //
 // On Linux every call on the socket is a raw system call (see recvQueue):

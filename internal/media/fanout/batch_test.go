@@ -151,13 +151,7 @@ func TestForwardBatch(t *testing.T) {
 }
 
 func TestForwardBatchAllocatesNothing(t *testing.T) {
-	var pl plis
-	f := newForwarder(t, 1, &pl)
-	for range 10 {
-		if _, err := f.Add(SubscriberOptions{Name: "d", Writer: discard{}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f := discarding(t)
 	src := newSource(0, 1, 1200)
 	batch := make([]Arrived, 3)
 	bufs := make([][]byte, 3)

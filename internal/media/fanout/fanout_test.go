@@ -415,7 +415,10 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestForwardAllocatesNothing(t *testing.T) {
+// discarding returns a one-layer Forwarder with 10 subscribers whose
+// writers drop everything.
+func discarding(t *testing.T) *Forwarder {
+	t.Helper()
 	var pl plis
 	f := newForwarder(t, 1, &pl)
 	for range 10 {
@@ -423,6 +426,11 @@ func TestForwardAllocatesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return f
+}
+
+func TestForwardAllocatesNothing(t *testing.T) {
+	f := discarding(t)
 	src := newSource(0, 1, 1200)
 	allocs := testing.AllocsPerRun(1000, func() {
 		raw, _ := src.next()

@@ -16,23 +16,9 @@ import (
 // extensions; each must come back byte for byte, and a packet seen
 // before must be refused as a replay.
 func TestOpenPion(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		profile srtp.ProtectionProfile
-		keyLen  int
-	}{
-		{"AEAD_AES_128_GCM", srtp.ProtectionProfileAeadAes128Gcm, 16},
-		{"AEAD_AES_256_GCM", srtp.ProtectionProfileAeadAes256Gcm, 32},
-	} {
+	for _, tc := range gcmProfiles {
 		t.Run(tc.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(2, uint64(tc.keyLen)))
-			key, salt := make([]byte, tc.keyLen), make([]byte, 12)
-			for i := range key {
-				key[i] = byte(r.Uint32())
-			}
-			for i := range salt {
-				salt[i] = byte(r.Uint32())
-			}
+			key, salt, r := keyAndSalt(2, tc.keyLen)
 			enc, rc := sealerAndReceiver(t, tc.profile, key, salt)
 			for k, start := range []uint16{65500, 100, 65535} {
 				ssrc := uint32(0x2000 + k)

@@ -28,29 +28,41 @@ func packet(seq uint16, ssrc uint32, n int, csrc bool, r *rand.Rand) ([]byte, in
 	return b, hl
 }
 
+// gcmProfiles are the profiles the package implements, with their key
+// lengths.
+var gcmProfiles = []struct {
+	name    string
+	profile srtp.ProtectionProfile
+	keyLen  int
+}{
+	{"AEAD_AES_128_GCM", srtp.ProtectionProfileAeadAes128Gcm, 16},
+	{"AEAD_AES_256_GCM", srtp.ProtectionProfileAeadAes256Gcm, 32},
+}
+
+// keyAndSalt returns a master key of keyLen bytes and a 12-byte salt,
+// drawn from a generator seeded with seed and keyLen, and the generator
+// for the rest of the test.
+func keyAndSalt(seed uint64, keyLen int) (key, salt []byte, r *rand.Rand) {
+	r = rand.New(rand.NewPCG(seed, uint64(keyLen)))
+	key, salt = make([]byte, keyLen), make([]byte, 12)
+	for i := range key {
+		key[i] = byte(r.Uint32())
+	}
+	for i := range salt {
+		salt[i] = byte(r.Uint32())
+	}
+	return key, salt, r
+}
+
 // TestSameAsPion seals streams with every kind of sequence — in order
 // across a wrap, with retransmissions of packets from before it, with
 // jumps — and checks each packet against pion/srtp's EncryptRTP of the
 // same packet, byte for byte, and that pion/srtp's receiving side
 // decrypts it back.
 func TestSameAsPion(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		profile srtp.ProtectionProfile
-		keyLen  int
-	}{
-		{"AEAD_AES_128_GCM", srtp.ProtectionProfileAeadAes128Gcm, 16},
-		{"AEAD_AES_256_GCM", srtp.ProtectionProfileAeadAes256Gcm, 32},
-	} {
+	for _, tc := range gcmProfiles {
 		t.Run(tc.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(1, uint64(tc.keyLen)))
-			key, salt := make([]byte, tc.keyLen), make([]byte, 12)
-			for i := range key {
-				key[i] = byte(r.Uint32())
-			}
-			for i := range salt {
-				salt[i] = byte(r.Uint32())
-			}
+			key, salt, r := keyAndSalt(1, tc.keyLen)
 			s, err := New(tc.profile, key, salt)
 			if err != nil {
 				t.Fatal(err)

@@ -13,11 +13,7 @@ import (
 // BenchmarkSend compares sending 64 datagrams of 1,200 bytes to 64
 // receivers one system call each and in one batch.
 func BenchmarkSend(b *testing.B) {
-	var to []netip.AddrPort
-	for range 64 {
-		r := listen(b, "udp4", "127.0.0.1:0")
-		to = append(to, addrOf(r))
-	}
+	to := receivers(b, 64)
 	msg := make([]byte, 1200)
 	for _, batched := range []bool{false, true} {
 		b.Run(fmt.Sprintf("batched=%v", batched), func(b *testing.B) {
@@ -39,10 +35,26 @@ func BenchmarkSend(b *testing.B) {
 					c.End()
 				}
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(to)), "ns/datagram")
-			b.ReportMetric(float64((threadCPU(b)-cpu0).Nanoseconds())/float64(b.N*len(to)), "cpu-ns/datagram")
+			reportPerDatagram(b, cpu0, b.N*len(to))
 		})
 	}
+}
+
+// receivers opens n sockets on loopback that nobody reads and returns
+// their addresses.
+func receivers(b *testing.B, n int) []netip.AddrPort {
+	var to []netip.AddrPort
+	for range n {
+		to = append(to, addrOf(listen(b, "udp4", "127.0.0.1:0")))
+	}
+	return to
+}
+
+// reportPerDatagram reports the wall and thread CPU time per datagram of
+// n datagrams sent since cpu0.
+func reportPerDatagram(b *testing.B, cpu0 time.Duration, n int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/datagram")
+	b.ReportMetric(float64((threadCPU(b)-cpu0).Nanoseconds())/float64(n), "cpu-ns/datagram")
 }
 
 // threadCPU returns the CPU time used by the calling OS thread: on a busy
@@ -62,11 +74,7 @@ func threadCPU(b *testing.B) time.Duration {
 // buffers overflow, the kernel drops what does not fit: the sender's cost
 // is what is measured).
 func BenchmarkSendFrames(b *testing.B) {
-	var to []netip.AddrPort
-	for range 32 {
-		r := listen(b, "udp4", "127.0.0.1:0")
-		to = append(to, addrOf(r))
-	}
+	to := receivers(b, 32)
 	full, rest := make([]byte, 1200), make([]byte, 133)
 	for _, on := range []bool{false, true} {
 		b.Run(fmt.Sprintf("segmented=%v", on), func(b *testing.B) {
@@ -90,9 +98,7 @@ func BenchmarkSendFrames(b *testing.B) {
 				}
 				c.End()
 			}
-			n := float64(b.N * 2 * len(to))
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/datagram")
-			b.ReportMetric(float64((threadCPU(b)-cpu0).Nanoseconds())/n, "cpu-ns/datagram")
+			reportPerDatagram(b, cpu0, b.N*2*len(to))
 		})
 	}
 }
@@ -102,11 +108,7 @@ func BenchmarkSendFrames(b *testing.B) {
 // 32 receivers on loopback: ns/datagram is wall time over all of them, so
 // it falls as passes proceed in parallel.
 func BenchmarkSendParallel(b *testing.B) {
-	var to []netip.AddrPort
-	for range 32 {
-		r := listen(b, "udp4", "127.0.0.1:0")
-		to = append(to, addrOf(r))
-	}
+	to := receivers(b, 32)
 	msg := make([]byte, 1200)
 	c := newConn(b, "udp4", "127.0.0.1:0", 64)
 	b.ReportAllocs()

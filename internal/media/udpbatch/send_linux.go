@@ -68,27 +68,25 @@ func (q *sysQueue) init(c *Conn, size int) {
 	// A method value made once: RawConn.Write takes a func, and making it
 	// per flush would allocate.
 	q.sendFn = q.sendmmsg
-	// The option reads back only where the kernel knows it.
-	_ = c.raw.Control(func(fd uintptr) {
-		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		q.gso = err == nil
-	})
+	q.gso = q.kernelSegments()
 }
 
-// setSegmenting turns segmentation offload on or off; c.mu is held. It
-// stays off where the kernel lacks it.
-func (q *sysQueue) setSegmenting(on bool) bool {
-	if !on {
-		q.gso = false
-		return false
-	}
+// kernelSegments reports whether the kernel has UDP_SEGMENT: the option
+// reads back only where it knows it.
+func (q *sysQueue) kernelSegments() bool {
 	ok := false
 	_ = q.c.raw.Control(func(fd uintptr) {
 		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
 		ok = err == nil
 	})
-	q.gso = ok
 	return ok
+}
+
+// setSegmenting turns segmentation offload on or off; c.mu is held. It
+// stays off where the kernel lacks it.
+func (q *sysQueue) setSegmenting(on bool) bool {
+	q.gso = on && q.kernelSegments()
+	return q.gso
 }
 
 // send fills the message headers for the queued datagrams and hands them
